@@ -1,0 +1,63 @@
+/**
+ * The process entry: picks the plugin from the name the executable was called
+ * by, runs it on the real environment, stdin and stdout, and exits. The only
+ * place that touches process.env, fd 0/1 and process.exit.
+ */
+import { readFileSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Plugin, PluginIO } from './skel.ts';
+import { runPlugin } from './skel.ts';
+import { errnoCode } from './errors.ts';
+import { PLUGINS, banner } from '../registry.ts';
+
+function writeFd(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if (errnoCode(err) !== 'EAGAIN') throw err;
+    }
+  }
+}
+
+async function readStdin(): Promise<Buffer> {
+  try {
+    return readFileSync(0);
+  } catch (err) {
+    if (errnoCode(err) !== 'EAGAIN') throw err;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function processIO(): PluginIO {
+  return {
+    env: process.env,
+    readStdin,
+    writeStdout: (t) => writeFd(1, t),
+    writeStderr: (t) => writeFd(2, t),
+  };
+}
+
+/** Which plugin an invocation means: the basename of argv0, else `cni <plugin>`. */
+export function selectPlugin(argv0: string, argv: readonly string[]): Plugin | undefined {
+  const own = PLUGINS.get(basename(argv0));
+  if (own !== undefined) return own;
+  const sub = argv[2];
+  return sub === undefined ? undefined : PLUGINS.get(sub);
+}
+
+export async function main(): Promise<void> {
+  const plugin = selectPlugin(process.argv0, process.argv);
+  let code: number;
+  if (plugin === undefined) {
+    writeFd(1, banner());
+    code = 0;
+  } else {
+    code = await runPlugin(plugin, processIO());
+  }
+  process.exit(code);
+}

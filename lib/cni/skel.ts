@@ -1,0 +1,221 @@
+/**
+ * The protocol boundary: environment, stdin, version reconciliation, command
+ * gating, result printing and error printing, with every input and output
+ * injected (PluginIO) so that the same code serves a real process, an
+ * in-process delegation and the unit tests. Modelled on the reference skel
+ * (containernetworking/cni pkg/skel); where we differ it says so.
+ */
+import { statSync } from 'node:fs';
+import { CniCode, CniError } from './errors.ts';
+import { type Command, type EnvLike, isCommand, readCniEnv, splitCniPath, validateNetworkName } from './env.ts';
+import { type NetConf, isObject } from './conf.ts';
+import { goQuoteList, versionGte, SUPPORTED_VERSIONS, CURRENT_VERSION } from './version.ts';
+import type { Result } from './types/current.ts';
+import { resultToVersion } from './types/convert.ts';
+
+export interface PluginIO {
+  env: EnvLike;
+  /** Reads all of stdin; a rejection becomes a code-5 error. */
+  readStdin(): Promise<Buffer>;
+  writeStdout(text: string): void;
+  writeStderr(text: string): void;
+}
+
+export interface CmdArgs {
+  command: Command;
+  containerId: string;
+  netns: string;
+  ifName: string;
+  /** CNI_ARGS as given; parse with lib/cni/args.ts. */
+  args: string;
+  /** CNI_PATH split into directories. */
+  path: string[];
+  stdinData: Buffer;
+  /** stdin parsed; unknown keys kept. `cniVersion` is the effective version ("0.1.0" when absent). */
+  conf: NetConf;
+  /** The environment this invocation got, for delegation (only CNI_COMMAND changes). */
+  env: EnvLike;
+  log: Logger;
+}
+
+export interface Logger {
+  warn(msg: string): void;
+}
+
+export interface Plugin {
+  /** The name it is called by (the basename of argv0). */
+  name: string;
+  /** One line for stderr when run without CNI_COMMAND, e.g. "CNI plugin bridge v0.1.0". */
+  about: string;
+  supportedVersions: readonly string[];
+  add(args: CmdArgs): Promise<Result>;
+  del(args: CmdArgs): Promise<void>;
+  check(args: CmdArgs): Promise<void>;
+  gc(args: CmdArgs): Promise<void>;
+  status(args: CmdArgs): Promise<void>;
+}
+
+/** The reference prints results and errors with json.MarshalIndent(v, "", "    ") and no trailing newline. */
+export function prettyJson(v: unknown): string {
+  return JSON.stringify(v, null, 4);
+}
+
+function decodeConf(stdin: Buffer): NetConf {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdin.toString('utf8'));
+  } catch (err) {
+    throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${(err as Error).message}`);
+  }
+  if (!isObject(parsed)) {
+    throw new CniError(CniCode.DecodingFailure, 'error unmarshall network config: network config is not a JSON object');
+  }
+  const name = parsed['name'];
+  if (name !== undefined && name !== null && typeof name !== 'string') {
+    throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: "name" must be a string, got ${JSON.stringify(name)}`);
+  }
+  if (name === undefined || name === null || name === '') throw new CniError(CniCode.InvalidNetworkConfig, 'missing network name');
+  validateNetworkName(name);
+  const v = parsed['cniVersion'];
+  if (v !== undefined && v !== null && typeof v !== 'string') {
+    throw new CniError(CniCode.DecodingFailure, `decoding version from network config: "cniVersion" must be a string, got ${JSON.stringify(v)}`);
+  }
+  const type = parsed['type'];
+  return { ...parsed, name, cniVersion: typeof v === 'string' && v !== '' ? v : '0.1.0', type: typeof type === 'string' ? type : '' };
+}
+
+function reconcile(configVersion: string, supported: readonly string[]): void {
+  if (!supported.includes(configVersion)) {
+    throw new CniError(CniCode.IncompatibleCNIVersion, 'incompatible CNI versions', `config is ${JSON.stringify(configVersion)}, plugin supports ${goQuoteList(supported)}`);
+  }
+}
+
+function requireAtLeast(configVersion: string, floor: string, command: string, supported: readonly string[]): void {
+  let ok: boolean;
+  try {
+    ok = versionGte(configVersion, floor);
+  } catch (err) {
+    throw new CniError(CniCode.DecodingFailure, (err as Error).message);
+  }
+  if (!ok) throw new CniError(CniCode.IncompatibleCNIVersion, `config version does not allow ${command}`);
+  if (!supported.some((p) => versionGte(p, configVersion))) {
+    throw new CniError(CniCode.IncompatibleCNIVersion, `plugin version does not allow ${command}`);
+  }
+}
+
+/**
+ * Refuses a CNI_NETNS that is the plugin's own namespace (pid reuse would make
+ * us configure the host). The reference checks this only after ADD/DEL have
+ * already run; we check before anything is touched.
+ */
+function refuseOwnNetns(netns: string, override: string): void {
+  if (netns === '' || override.toUpperCase() === 'TRUE' || override === '1') return;
+  let target;
+  let own;
+  try {
+    target = statSync(netns);
+    own = statSync('/proc/self/ns/net');
+  } catch {
+    return; // a missing namespace is the plugin's business (DEL treats it as gone)
+  }
+  if (target.dev === own.dev && target.ino === own.ino) {
+    throw new CniError(CniCode.InvalidNetNS, "plugin's netns and netns from CNI_NETNS should not be the same");
+  }
+}
+
+export function versionJson(supported: readonly string[]): string {
+  return `${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: supported })}\n`;
+}
+
+/** Runs one invocation of `plugin` and returns the exit code; never throws. */
+export async function runPlugin(plugin: Plugin, io: PluginIO): Promise<number> {
+  const log: Logger = { warn: (msg) => io.writeStderr(`${plugin.name}: ${msg}\n`) };
+  try {
+    await dispatch(plugin, io, log);
+    return 0;
+  } catch (err) {
+    if (err instanceof AboutShown) return 0;
+    const e = CniError.from(err);
+    if (!(err instanceof CniError) || e.code === CniCode.Internal) {
+      const cause = err instanceof CniError ? err.cause : err;
+      if (cause instanceof Error && cause.stack !== undefined) io.writeStderr(`${plugin.name}: ${cause.stack}\n`);
+    }
+    io.writeStdout(prettyJson(e.toJSON()));
+    return 1;
+  }
+}
+
+/** Thrown past the handlers when the about text was printed instead of running a command. */
+class AboutShown extends Error {}
+
+async function dispatch(plugin: Plugin, io: PluginIO, log: Logger): Promise<void> {
+  let env;
+  try {
+    env = readCniEnv(io.env);
+  } catch (err) {
+    if (err instanceof CniError && err.code === CniCode.InvalidEnvironmentVariables && (io.env['CNI_COMMAND'] ?? '') === '') {
+      io.writeStderr(`${plugin.about}\nCNI protocol versions supported: ${plugin.supportedVersions.join(', ')}\n`);
+      throw new AboutShown();
+    }
+    throw err;
+  }
+  if (env.command === 'VERSION') {
+    io.writeStdout(versionJson(plugin.supportedVersions));
+    return;
+  }
+  let stdin: Buffer;
+  try {
+    stdin = await io.readStdin();
+  } catch (err) {
+    throw new CniError(CniCode.IOFailure, `error reading from stdin: ${(err as Error).message}`);
+  }
+  const conf = decodeConf(stdin);
+  const command = env.command;
+  if (!isCommand(command)) {
+    throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
+  }
+  const supported = plugin.supportedVersions;
+  const args: CmdArgs = {
+    command,
+    containerId: env.containerId,
+    netns: env.netns,
+    ifName: env.ifName,
+    args: env.args,
+    path: splitCniPath(env.path),
+    stdinData: stdin,
+    conf,
+    env: io.env,
+    log,
+  };
+  switch (command) {
+    case 'ADD': {
+      reconcile(conf.cniVersion, supported);
+      refuseOwnNetns(env.netns, env.netnsOverride);
+      const result = await plugin.add(args);
+      io.writeStdout(prettyJson(resultToVersion(result, conf.cniVersion)));
+      return;
+    }
+    case 'DEL':
+      reconcile(conf.cniVersion, supported);
+      refuseOwnNetns(env.netns, env.netnsOverride);
+      await plugin.del(args);
+      return;
+    case 'CHECK':
+      requireAtLeast(conf.cniVersion, '0.4.0', 'CHECK', supported);
+      reconcile(conf.cniVersion, supported);
+      await plugin.check(args);
+      return;
+    case 'GC':
+      requireAtLeast(conf.cniVersion, '1.1.0', 'GC', supported);
+      reconcile(conf.cniVersion, supported);
+      await plugin.gc(args);
+      return;
+    case 'STATUS':
+      requireAtLeast(conf.cniVersion, '1.1.0', 'STATUS', supported);
+      reconcile(conf.cniVersion, supported);
+      await plugin.status(args);
+      return;
+  }
+}
+
+export { SUPPORTED_VERSIONS };

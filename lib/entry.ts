@@ -1,0 +1,16 @@
+/**
+ * Bundle entry. Under the V8 startup snapshot the bundle's top level runs at
+ * build time, so it only defines functions; `main` runs when the executable starts.
+ */
+import { startupSnapshot } from 'node:v8';
+import { main } from './cni/main.ts';
+
+function start(): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
+else start();
