@@ -18,7 +18,8 @@ export function parseCniArgs(raw: string): CniArgsPair[] {
   for (const segment of raw.split(';')) {
     if (segment === '') continue;
     const eq = segment.indexOf('=');
-    if (eq <= 0) throw new CniError(CniCode.InvalidEnvironmentVariables, `ARGS: invalid pair "${segment}"`);
+    // an empty key ("=v") is a key nobody knows, as in the reference, not a malformed pair
+    if (eq < 0) throw new CniError(CniCode.InvalidEnvironmentVariables, `ARGS: invalid pair "${segment}"`);
     pairs.push({ key: segment.slice(0, eq), value: segment.slice(eq + 1) });
   }
   return pairs;

@@ -77,10 +77,15 @@ function describeValue(v: unknown): string {
   return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
+/** One JSON Pointer segment as the key it names (`cni.dev~1x` → `cni.dev/x`). */
+function unescapePointer(raw: string): string {
+  return raw.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
 function valueAt(root: unknown, pointer: string): unknown {
   let cur = root;
   for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const part = unescapePointer(raw);
     if (Array.isArray(cur)) cur = cur[Number(part)];
     else if (isObject(cur)) cur = cur[part];
     else return undefined;
@@ -97,7 +102,7 @@ export function validateConf<T extends JsonObject>(conf: JsonObject, schema: Sch
   if (validate(conf)) return conf as T;
   const first = validate.errors?.[0];
   if (first === undefined) throw new CniError(CniCode.InvalidNetworkConfig, 'invalid network config');
-  let path = first.instancePath.split('/').slice(1).join('.');
+  let path = first.instancePath.split('/').slice(1).map(unescapePointer).join('.');
   let value = valueAt(conf, first.instancePath);
   if (first.keyword === 'required' && typeof first.params?.['missingProperty'] === 'string') {
     path = path === '' ? first.params['missingProperty'] : `${path}.${first.params['missingProperty']}`;

@@ -27,13 +27,19 @@ export function validateContainerId(id: string): void {
   if (!NAME_RE.test(id)) throw new CniError(CniCode.InvalidEnvironmentVariables, 'invalid characters in containerID', id);
 }
 
+/**
+ * '/', ':' or a character Go's unicode.IsSpace accepts. JavaScript's \s differs:
+ * it lacks U+0085 (NEL) and includes U+FEFF, which Go does not count as space.
+ */
+const GO_SPACE_OR_SEPARATOR = /[/:\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
+
 export function validateInterfaceName(name: string): void {
   if (name === '') throw new CniError(CniCode.InvalidEnvironmentVariables, 'interface name is empty');
   if (Buffer.byteLength(name) > 15) {
     throw new CniError(CniCode.InvalidEnvironmentVariables, 'interface name is too long', 'interface name should be less than 16 characters');
   }
   if (name === '.' || name === '..') throw new CniError(CniCode.InvalidEnvironmentVariables, 'interface name is . or ..');
-  if (/[/:\s]/u.test(name)) {
+  if (GO_SPACE_OR_SEPARATOR.test(name)) {
     throw new CniError(CniCode.InvalidEnvironmentVariables, 'interface name contains / or : or whitespace characters');
   }
 }

@@ -5,10 +5,28 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Plugin, PluginIO } from './skel.ts';
+import type { Plugin, PluginIO, RunContext } from './skel.ts';
 import { runPlugin } from './skel.ts';
+import { defaultRunner } from './invoke.ts';
 import { errnoCode } from './errors.ts';
 import { PLUGINS, banner } from '../registry.ts';
+import { loadAddon } from '../native/loader.ts';
+
+/**
+ * `cni selftest`: loads both native addons the way a plugin run does and says
+ * so on stdout; for checking an installation (and for the tests).
+ */
+async function selftest(): Promise<number> {
+  try {
+    const own = Object.keys(loadAddon('cni_native')).sort();
+    const netlink = Object.keys(loadAddon('netlink') as object).sort();
+    writeFd(1, `${JSON.stringify({ ok: true, native: own, netlink })}\n`);
+    return Promise.resolve(0);
+  } catch (err) {
+    writeFd(1, `${JSON.stringify({ ok: false, error: (err as Error).message })}\n`);
+    return Promise.resolve(1);
+  }
+}
 
 function writeFd(fd: number, text: string): void {
   const buf = Buffer.from(text);
@@ -53,11 +71,22 @@ export function selectPlugin(argv0: string, argv: readonly string[]): Plugin | u
 export async function main(): Promise<void> {
   const plugin = selectPlugin(process.argv0, process.argv);
   let code: number;
-  if (plugin === undefined) {
+  if (plugin === undefined && process.argv[2] === 'selftest') {
+    code = await selftest();
+  } else if (plugin === undefined) {
     writeFd(1, banner());
     code = 0;
   } else {
-    code = await runPlugin(plugin, processIO());
+    const io = processIO();
+    const ctx: RunContext = {
+      runner: defaultRunner({
+        plugins: PLUGINS,
+        self: process.execPath,
+        runInProcess: (p, childIo) => runPlugin(p, childIo, ctx),
+        stderr: (t) => io.writeStderr(t),
+      }),
+    };
+    code = await runPlugin(plugin, io, ctx);
   }
   process.exit(code);
 }

@@ -12,6 +12,7 @@ import { type NetConf, isObject } from './conf.ts';
 import { goQuoteList, versionGte, SUPPORTED_VERSIONS, CURRENT_VERSION } from './version.ts';
 import type { Result } from './types/current.ts';
 import { resultToVersion } from './types/convert.ts';
+import { Invoker, type PluginRunner, execPlugin } from './invoke.ts';
 
 export interface PluginIO {
   env: EnvLike;
@@ -36,6 +37,13 @@ export interface CmdArgs {
   /** The environment this invocation got, for delegation (only CNI_COMMAND changes). */
   env: EnvLike;
   log: Logger;
+  /** Delegation with this invocation's environment and CNI_PATH. */
+  invoke: Invoker;
+}
+
+/** How delegates run; lib/cni/main.ts supplies one that runs our own plugins in-process. */
+export interface RunContext {
+  runner: PluginRunner;
 }
 
 export interface Logger {
@@ -128,10 +136,11 @@ export function versionJson(supported: readonly string[]): string {
 }
 
 /** Runs one invocation of `plugin` and returns the exit code; never throws. */
-export async function runPlugin(plugin: Plugin, io: PluginIO): Promise<number> {
+export async function runPlugin(plugin: Plugin, io: PluginIO, ctx?: RunContext): Promise<number> {
   const log: Logger = { warn: (msg) => io.writeStderr(`${plugin.name}: ${msg}\n`) };
+  const runner: PluginRunner = ctx?.runner ?? { run: (path, _type, env, stdin) => execPlugin(path, env, stdin, (t) => io.writeStderr(t)) };
   try {
-    await dispatch(plugin, io, log);
+    await dispatch(plugin, io, log, runner);
     return 0;
   } catch (err) {
     if (err instanceof AboutShown) return 0;
@@ -148,12 +157,12 @@ export async function runPlugin(plugin: Plugin, io: PluginIO): Promise<number> {
 /** Thrown past the handlers when the about text was printed instead of running a command. */
 class AboutShown extends Error {}
 
-async function dispatch(plugin: Plugin, io: PluginIO, log: Logger): Promise<void> {
+async function dispatch(plugin: Plugin, io: PluginIO, log: Logger, runner: PluginRunner): Promise<void> {
   let env;
   try {
     env = readCniEnv(io.env);
   } catch (err) {
-    if (err instanceof CniError && err.code === CniCode.InvalidEnvironmentVariables && (io.env['CNI_COMMAND'] ?? '') === '') {
+    if (err instanceof CniError && err.code === CniCode.InvalidEnvironmentVariables && (io.env['CNI_COMMAND'] ?? '') === '' && plugin.about !== '') {
       io.writeStderr(`${plugin.about}\nCNI protocol versions supported: ${plugin.supportedVersions.join(', ')}\n`);
       throw new AboutShown();
     }
@@ -175,17 +184,19 @@ async function dispatch(plugin: Plugin, io: PluginIO, log: Logger): Promise<void
     throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
   }
   const supported = plugin.supportedVersions;
+  const path = splitCniPath(env.path);
   const args: CmdArgs = {
     command,
     containerId: env.containerId,
     netns: env.netns,
     ifName: env.ifName,
     args: env.args,
-    path: splitCniPath(env.path),
+    path,
     stdinData: stdin,
     conf,
     env: io.env,
     log,
+    invoke: new Invoker(io.env, path, runner),
   };
   switch (command) {
     case 'ADD': {

@@ -1,0 +1,199 @@
+/**
+ * Delegation (CNI spec §4): run another plugin found on CNI_PATH with the same
+ * environment, only CNI_COMMAND changed, and the full config on stdin; turn
+ * its error JSON back into a CniError. When the plugin found on CNI_PATH is
+ * this very executable (same device and inode), it runs in-process with the
+ * same inputs and outputs, so flannel → bridge → host-local costs one process.
+ */
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CniCode, CniError, errnoCode } from './errors.ts';
+import type { EnvLike } from './env.ts';
+import { isObject } from './conf.ts';
+import type { Result } from './types/current.ts';
+import { parseResult } from './types/convert.ts';
+import type { Plugin, PluginIO } from './skel.ts';
+
+export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
+
+/** What one run of a plugin produced, wherever it ran. */
+export interface RawOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a plugin: by exec, or in-process for our own. Injectable for tests. */
+export interface PluginRunner {
+  run(pluginPath: string, type: string, env: Record<string, string>, stdin: Buffer): Promise<RawOutput>;
+}
+
+/** Go prints the paths slice as [a b c]. */
+function goList(paths: readonly string[]): string {
+  return `[${paths.join(' ')}]`;
+}
+
+/** The reference's FindInPath: a regular file (symlinks followed) named `type` in the first directory that has one. */
+export function findInPath(type: string, paths: readonly string[]): string {
+  if (type === '') throw new CniError(CniCode.Internal, 'no plugin name provided');
+  if (type.includes('/')) throw new CniError(CniCode.Internal, `invalid plugin name: ${type}`);
+  if (paths.length === 0) throw new CniError(CniCode.Internal, 'no paths provided');
+  for (const dir of paths) {
+    const full = join(dir, type);
+    try {
+      if (statSync(full).isFile()) return full;
+    } catch {
+      // not here; try the next directory
+    }
+  }
+  throw new CniError(CniCode.Internal, `failed to find plugin ${JSON.stringify(type)} in path ${goList(paths)}`);
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = statSync(a);
+    const sb = statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The default runner. `plugins` are the ones compiled into this executable;
+ * `self` is the executable's path (process.execPath). `runInProcess` is
+ * skel.runPlugin, injected to keep the module graph acyclic.
+ */
+export function defaultRunner(opts: {
+  plugins: ReadonlyMap<string, Plugin>;
+  self: string;
+  runInProcess: (plugin: Plugin, io: PluginIO) => Promise<number>;
+  stderr: (text: string) => void;
+}): PluginRunner {
+  return {
+    async run(pluginPath, type, env, stdin) {
+      const own = opts.plugins.get(type);
+      if (own !== undefined && sameFile(pluginPath, opts.self)) {
+        let stdout = '';
+        const exitCode = await opts.runInProcess(own, {
+          env,
+          readStdin: () => Promise.resolve(stdin),
+          writeStdout: (t) => {
+            stdout += t;
+          },
+          writeStderr: opts.stderr,
+        });
+        return { exitCode, stdout, stderr: '' };
+      }
+      return execPlugin(pluginPath, env, stdin, opts.stderr);
+    },
+  };
+}
+
+const ETXTBSY_RETRIES = 5;
+
+/** Execs a plugin; retries while the binary is being replaced (ETXTBSY), as libcni does. */
+export async function execPlugin(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await execOnce(path, env, stdin, onStderr);
+    } catch (err) {
+      if (errnoCode(err) !== 'ETXTBSY' || attempt >= ETXTBSY_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err.push(c);
+      onStderr(c.toString());
+    });
+    child.on('error', reject);
+    child.stdin.on('error', () => {
+      // the child may exit without reading stdin; its exit status tells the story
+    });
+    child.on('close', (code, signal) => {
+      resolve({ exitCode: code ?? (signal === null ? 1 : 128), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+/** Turns a failed run into the CniError the plugin reported (libcni's pluginErr). */
+export function pluginError(out: RawOutput): CniError {
+  const stdout = out.stdout.trim();
+  if (stdout === '') {
+    const stderr = out.stderr.trim();
+    if (stderr !== '') return new CniError(CniCode.Internal, `netplugin failed: ${JSON.stringify(stderr)}`);
+    return new CniError(CniCode.Internal, `netplugin failed with no error message: exit status ${out.exitCode}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch (e) {
+    return new CniError(CniCode.Internal, `netplugin failed but error parsing its diagnostic message ${JSON.stringify(stdout)}: ${(e as Error).message}`);
+  }
+  if (isObject(parsed) && typeof parsed['code'] === 'number' && typeof parsed['msg'] === 'string') {
+    return new CniError(parsed['code'], parsed['msg'], typeof parsed['details'] === 'string' ? parsed['details'] : '');
+  }
+  return new CniError(CniCode.Internal, `netplugin failed but error parsing its diagnostic message ${JSON.stringify(stdout)}: not a CNI error`);
+}
+
+function plainEnv(env: EnvLike, command: DelegateCommand): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  out['CNI_COMMAND'] = command;
+  return out;
+}
+
+/** Delegation bound to one invocation's environment and CNI_PATH. */
+export class Invoker {
+  constructor(
+    private readonly env: EnvLike,
+    private readonly paths: readonly string[],
+    private readonly runner: PluginRunner,
+  ) {}
+
+  private async run(command: DelegateCommand, type: string, conf: Buffer | object): Promise<RawOutput> {
+    const path = findInPath(type, this.paths);
+    const stdin = Buffer.isBuffer(conf) ? conf : Buffer.from(JSON.stringify(conf));
+    const out = await this.runner.run(path, type, plainEnv(this.env, command), stdin);
+    if (out.exitCode !== 0) throw pluginError(out);
+    return out;
+  }
+
+  /** ADD; the delegate's result, converted to the current version. */
+  async add(type: string, conf: Buffer | object, confVersion: string): Promise<Result> {
+    const out = await this.run('ADD', type, conf);
+    let json: unknown;
+    try {
+      json = JSON.parse(out.stdout);
+    } catch (e) {
+      throw new CniError(CniCode.DecodingFailure, `failed to parse the result of plugin ${JSON.stringify(type)}: ${(e as Error).message}`);
+    }
+    return parseResult(json, confVersion);
+  }
+
+  async del(type: string, conf: Buffer | object): Promise<void> {
+    await this.run('DEL', type, conf);
+  }
+
+  async check(type: string, conf: Buffer | object): Promise<void> {
+    await this.run('CHECK', type, conf);
+  }
+
+  async gc(type: string, conf: Buffer | object): Promise<void> {
+    await this.run('GC', type, conf);
+  }
+
+  async status(type: string, conf: Buffer | object): Promise<void> {
+    await this.run('STATUS', type, conf);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Masquerade for pod addresses, behind one interface with an iptables and an
+ * nftables backend (the reference's ipMasqBackend). Setup uses the configured
+ * backend (default: iptables if usable, else nftables, as the reference);
+ * teardown and GC always try both, since the pod may have been added by
+ * another version or configuration of the plugin.
+ */
+import { execRunner, type CommandRunner } from './run.ts';
+import { IptablesMasq } from './iptables.ts';
+import { NftablesMasq } from './nftables.ts';
+import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
+
+export type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
+export type BackendName = 'iptables' | 'nftables';
+
+export class IpMasq {
+  readonly iptables: MasqBackend;
+  readonly nftables: MasqBackend;
+
+  constructor(run: CommandRunner = execRunner) {
+    this.iptables = new IptablesMasq(run);
+    this.nftables = new NftablesMasq(run);
+  }
+
+  /** The backend to set up with: the configured one, else iptables unless only nftables is usable. */
+  async choose(configured: BackendName | undefined): Promise<MasqBackend> {
+    if (configured !== undefined) return this[configured];
+    if (await this.iptables.usable()) return this.iptables;
+    if (await this.nftables.usable()) return this.nftables;
+    return this.iptables;
+  }
+
+  async setup(backend: BackendName | undefined, a: MasqAttachment, addrs: readonly MasqAddress[]): Promise<void> {
+    await (await this.choose(backend)).setup(a, addrs);
+  }
+
+  /** Both backends; an unusable backend's failure is not an error (nothing of it can exist). */
+  async teardown(a: MasqAttachment): Promise<void> {
+    await this.both((b) => b.teardown(a));
+  }
+
+  async gc(network: string, valid: readonly GcAttachment[]): Promise<void> {
+    await this.both((b) => b.gc(network, valid));
+  }
+
+  private async both(fn: (b: MasqBackend) => Promise<void>): Promise<void> {
+    const errors: string[] = [];
+    for (const b of [this.iptables, this.nftables]) {
+      try {
+        await fn(b);
+      } catch (err) {
+        if (await b.usable()) errors.push(`${b.name}: ${(err as Error).message}`);
+      }
+    }
+    if (errors.length > 0) throw new Error(errors.join('\n'));
+  }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system packages the build, the tests, the demo and the benchmark
+# need on a fresh Debian machine (root): gcc and strip for the build, iproute2
+# for test namespaces, iptables and nftables for masquerade, and Debian's Go
+# reference plugins (/usr/lib/cni) for the interop tests and the benchmark.
+# Packages already present are left alone.
+set -euo pipefail
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v strip >/dev/null || need+=(binutils)
+command -v ip >/dev/null || need+=(iproute2)
+command -v unshare >/dev/null || need+=(util-linux)
+command -v iptables >/dev/null || need+=(iptables)
+command -v nft >/dev/null || need+=(nftables)
+[ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "setup: system packages ready"
