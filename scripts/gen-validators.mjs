@@ -3,13 +3,14 @@
 // ~60 ms to compile schemas at run time. Each schema's "$id" names its export:
 // "host-local" -> validateHostLocal. build/gen/schemas.mjs exports the schemas
 // themselves, which lib/cni/conf.ts walks for case-insensitive key matching.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
 function findSchemas(dir, out = []) {
+  if (!existsSync(dir)) return out;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
     if (entry.isDirectory()) findSchemas(p, out);
