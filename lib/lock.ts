@@ -3,7 +3,7 @@
  * description, so it excludes other processes (the Go host-local takes the
  * same lock on the same file) and other opens in this process alike.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { CniCode, CniError } from './cni/errors.ts';
 import { native } from './native/loader.ts';
 import { withErrnoCode } from './native/errno.ts';
@@ -19,9 +19,20 @@ export class LockTimeoutError extends CniError {
   }
 }
 
-/** Opens (creating, mode 0644) `path` and takes LOCK_EX, waiting at most `timeoutMs`. */
-export function lockFile(path: string, timeoutMs: number): FileLock {
-  const fd = openSync(path, 'a+', 0o644);
+export interface LockOptions {
+  /** Mode for a lock file that does not exist yet (default 0644). */
+  mode?: number;
+  /**
+   * Open read-only (O_CREAT|O_RDONLY), as go-filemutex does for the Go
+   * host-local's `<dir>/lock`; flock needs no write access.
+   */
+  readOnly?: boolean;
+}
+
+/** Opens (creating) `path` and takes LOCK_EX, waiting at most `timeoutMs`. */
+export function lockFile(path: string, timeoutMs: number, opts: LockOptions = {}): FileLock {
+  const flags = opts.readOnly === true ? constants.O_CREAT | constants.O_RDONLY : 'a+';
+  const fd = openSync(path, flags, opts.mode ?? 0o644);
   let got: boolean;
   try {
     got = native().flock(fd, timeoutMs);

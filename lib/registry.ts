@@ -3,6 +3,7 @@ import type { Plugin } from './cni/skel.ts';
 import { CniCode, CniError } from './cni/errors.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { VERSION } from './build-info.ts';
+import { hostLocalPlugin } from '../ipam/host-local/index.ts';
 
 /**
  * A plugin whose commands are not built yet answers VERSION like the others
@@ -16,7 +17,7 @@ function unbuilt(name: string): Plugin {
 export const PLUGINS: ReadonlyMap<string, Plugin> = new Map<string, Plugin>([
   ['bridge', unbuilt('bridge')],
   ['flannel', unbuilt('flannel')],
-  ['host-local', unbuilt('host-local')],
+  ['host-local', hostLocalPlugin],
 ]);
 
 /** What `cni` prints when called by its own name. */

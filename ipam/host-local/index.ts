@@ -1,0 +1,102 @@
+/**
+ * The host-local IPAM plugin: configuration in, DiskStore underneath, the
+ * commands in commands.ts in between. A drop-in for the reference
+ * (containernetworking/plugins plugins/ipam/host-local) on the same data
+ * directory; README-level notes on where it differs are in commands.ts,
+ * disk-store.ts and config.ts.
+ */
+import { VERSION } from '../../lib/build-info.ts';
+import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import type { CmdArgs, Plugin } from '../../lib/cni/skel.ts';
+import type { Result } from '../../lib/cni/types/current.ts';
+import { parsePrevResult } from '../../lib/cni/types/convert.ts';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
+import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from './commands.ts';
+import { type IpamConfig, loadIpamConfig } from './config.ts';
+import { DiskStore } from './disk-store.ts';
+import { type IP, parseIpMaybePrefix } from './ip.ts';
+import { readResolvConf } from './resolv.ts';
+import type { Attachment } from './store.ts';
+
+function attachment(args: CmdArgs): Attachment {
+  return { containerId: args.containerId, ifName: args.ifName };
+}
+
+function openStore(cfg: IpamConfig): DiskStore {
+  try {
+    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+  } catch (err) {
+    throw new CniError(CniCode.Internal, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, '', { cause: err });
+  }
+}
+
+function existingStore(cfg: IpamConfig): DiskStore | undefined {
+  return DiskStore.openExisting(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+}
+
+/** The addresses `prevResult` lists (undefined without a prevResult). */
+function prevResultAddresses(args: CmdArgs): IP[] | undefined {
+  const prev = parsePrevResult(args.conf);
+  if (prev === undefined) return undefined;
+  return (prev.ips ?? []).map((x, i) => {
+    const ip = parseIpMaybePrefix(x.address);
+    if (ip === undefined) throw new CniError(CniCode.DecodingFailure, `could not parse prevResult: "ips.${i}.address" is not an address, got ${JSON.stringify(x.address)}`);
+    return ip;
+  });
+}
+
+function add(args: CmdArgs): Result {
+  const cfg = loadIpamConfig(args.conf, args.args);
+  const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
+  const ips = ipamAdd(cfg, openStore(cfg), attachment(args));
+  const result: Result = { cniVersion: CURRENT_VERSION, ips };
+  if (cfg.routes.length > 0) result.routes = cfg.routes;
+  if (dns !== undefined) result.dns = dns;
+  return result;
+}
+
+function del(args: CmdArgs): void {
+  const cfg = loadIpamConfig(args.conf, args.args);
+  const store = existingStore(cfg);
+  if (store !== undefined) ipamDel(cfg, store, attachment(args), args.log);
+}
+
+function check(args: CmdArgs): void {
+  const cfg = loadIpamConfig(args.conf, args.args);
+  const prev = prevResultAddresses(args);
+  const store = existingStore(cfg);
+  if (store === undefined) throw new CniError(CniCode.Internal, `host-local: Failed to find address added by container ${args.containerId}`);
+  ipamCheck(cfg, store, attachment(args), prev);
+}
+
+function gc(args: CmdArgs): void {
+  const cfg = loadIpamConfig(args.conf, args.args);
+  ipamGc(cfg, existingStore(cfg), cfg.validAttachments, args.log);
+}
+
+function status(args: CmdArgs): void {
+  const cfg = loadIpamConfig(args.conf, args.args);
+  let store: DiskStore;
+  try {
+    store = DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+  } catch (err) {
+    throw new CniError(CniCode.PluginNotAvailable, `host-local: data directory ${cfg.dir} is not usable: ${(err as Error).message}`, '', { cause: err });
+  }
+  ipamStatus(cfg, store, args.log);
+}
+
+/** Runs a synchronous command as the Plugin interface's promise (a throw becomes a rejection). */
+function run<T>(fn: (args: CmdArgs) => T): (args: CmdArgs) => Promise<T> {
+  return (args) => new Promise<T>((resolve) => resolve(fn(args)));
+}
+
+export const hostLocalPlugin: Plugin = {
+  name: 'host-local',
+  about: `CNI plugin host-local (cni-ts) v${VERSION}`,
+  supportedVersions: SUPPORTED_VERSIONS,
+  add: run(add),
+  del: run(del),
+  check: run(check),
+  gc: run(gc),
+  status: run(status),
+};
