@@ -62,6 +62,24 @@ function measure(runstat, scenario) {
 
 const baseEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
+const dataDirs = { ours: join(work, 'data-ours'), go: join(work, 'data-go') };
+const hostLocalConf = (side) =>
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'benchnet',
+    type: 'host-local',
+    ipam: { type: 'host-local', dataDir: dataDirs[side], ranges: [[{ subnet: '10.250.0.0/16' }], [{ subnet: 'fd50::/64' }]], routes: [{ dst: '0.0.0.0/0' }] },
+  });
+const cniCall = (command, i) => ({
+  ...baseEnv,
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: `bench-${i}`,
+  CNI_NETNS: '/proc/self/ns/net',
+  CNI_NETNS_OVERRIDE: '1',
+  CNI_IFNAME: 'eth0',
+  CNI_PATH: '/nonexistent',
+});
+
 const scenarios = [
   {
     name: 'bridge VERSION',
@@ -72,6 +90,18 @@ const scenarios = [
       env: { ...baseEnv, CNI_COMMAND: 'VERSION' },
       stdin: '{"cniVersion":"1.0.0"}',
     }),
+  },
+  {
+    name: 'host-local ADD (dual stack)',
+    goExe: 'host-local',
+    rounds: ROUNDS,
+    iteration: (i, side) => ({ exe: join(side === 'ours' ? OURS : GO, 'host-local'), env: cniCall('ADD', i), stdin: hostLocalConf(side) }),
+  },
+  {
+    name: 'host-local DEL',
+    goExe: 'host-local',
+    rounds: ROUNDS,
+    iteration: (i, side) => ({ exe: join(side === 'ours' ? OURS : GO, 'host-local'), env: cniCall('DEL', i), stdin: hostLocalConf(side) }),
   },
 ];
 

@@ -11,20 +11,23 @@ import { defaultRunner } from './invoke.ts';
 import { errnoCode } from './errors.ts';
 import { PLUGINS, banner } from '../registry.ts';
 import { loadAddon } from '../native/loader.ts';
+import { withNetlink } from '../netlink/index.ts';
 
 /**
- * `cni selftest`: loads both native addons the way a plugin run does and says
- * so on stdout; for checking an installation (and for the tests).
+ * `cni selftest`: loads both native addons the way a plugin run does, opens a
+ * netlink socket and lists this namespace's links, and says so on stdout; for
+ * checking an installation (and for the tests).
  */
 async function selftest(): Promise<number> {
   try {
     const own = Object.keys(loadAddon('cni_native')).sort();
     const netlink = Object.keys(loadAddon('netlink') as object).sort();
-    writeFd(1, `${JSON.stringify({ ok: true, native: own, netlink })}\n`);
-    return Promise.resolve(0);
+    const links = await withNetlink(undefined, async (nl) => (await nl.linkList()).map((l) => l.name));
+    writeFd(1, `${JSON.stringify({ ok: true, native: own, netlink, links })}\n`);
+    return 0;
   } catch (err) {
     writeFd(1, `${JSON.stringify({ ok: false, error: (err as Error).message })}\n`);
-    return Promise.resolve(1);
+    return 1;
   }
 }
 

@@ -84,10 +84,11 @@ describe('dist/bin/cni', () => {
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, binPath('cni')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: '/nonexistent' }, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { ok: boolean; native: string[]; netlink: string[] };
+    const out = JSON.parse(r.stdout) as { ok: boolean; native: string[]; netlink: string[]; links: string[] };
     expect(out.ok).toBe(true);
     expect(out.native).toEqual(['flock', 'funlock', 'memfdCreate', 'setns']);
     expect(out.netlink).toContain('NativeNetlink');
+    expect(out.links).toContain('lo');
   });
 
   it('survives 50 cold starts at once, each loading the native addons', async () => {
