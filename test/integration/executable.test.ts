@@ -80,7 +80,9 @@ describe('dist/bin/cni', () => {
   });
 
   it('loads both native addons with no HOME, TMPDIR pointing nowhere, and /tmp, /dev/shm and /run read-only', () => {
-    const script = 'mount -t tmpfs -o ro tmpfs /tmp && mount -t tmpfs -o ro tmpfs /dev/shm && mount -t tmpfs -o ro tmpfs /run && exec "$0" selftest';
+    // read-only bind mounts: the contents stay visible (the checkout itself may live under /tmp)
+    const ro = (d: string): string => `mount --bind ${d} ${d} && mount -o remount,bind,ro ${d}`;
+    const script = `${['/tmp', '/dev/shm', '/run'].map(ro).join(' && ')} && exec "$0" selftest`;
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, binPath('cni')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: '/nonexistent' }, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
