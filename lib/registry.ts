@@ -4,6 +4,7 @@ import { CniCode, CniError } from './cni/errors.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { VERSION } from './build-info.ts';
 import { hostLocalPlugin } from '../ipam/host-local/index.ts';
+import { flannelPlugin } from '../plugins/flannel/index.ts';
 
 /**
  * A plugin whose commands are not built yet answers VERSION like the others
@@ -16,7 +17,7 @@ function unbuilt(name: string): Plugin {
 
 export const PLUGINS: ReadonlyMap<string, Plugin> = new Map<string, Plugin>([
   ['bridge', unbuilt('bridge')],
-  ['flannel', unbuilt('flannel')],
+  ['flannel', flannelPlugin],
   ['host-local', hostLocalPlugin],
 ]);
 

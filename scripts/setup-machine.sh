@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the build, the tests, the demo and the benchmark
 # need on a fresh Debian machine (root): gcc and strip for the build, iproute2
-# for test namespaces, iptables and nftables for masquerade, and Debian's Go
-# reference plugins (/usr/lib/cni) for the interop tests and the benchmark.
+# for test namespaces, iptables and nftables for masquerade, ping for the
+# two-node demo, strace (the flannel tests count the processes a chain
+# starts), and Debian's Go reference plugins (/usr/lib/cni) for the interop
+# tests and the benchmark.
 # Packages already present are left alone.
 set -euo pipefail
 need=()
@@ -12,6 +14,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v iptables >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v strace >/dev/null || need+=(strace)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"

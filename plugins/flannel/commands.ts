@@ -1,0 +1,282 @@
+/**
+ * flannel's commands. ADD renders the delegate config from the node's lease
+ * (subnet.env), saves it, then delegates; DEL, CHECK and GC work from what
+ * ADD saved. Where we differ from the reference (flannel-io/cni-plugin), on
+ * purpose:
+ *
+ * - a missing or incomplete subnet.env is code 11 on ADD (try again later:
+ *   flanneld has not written the node's lease yet) and code 50 on STATUS;
+ * - DEL removes the saved config only after the delegate's DEL succeeded
+ *   (the reference removes it even when the delegate failed, so a retried DEL
+ *   finds nothing and the lease leaks), and without a saved config still asks
+ *   the delegate to DEL with the config rebuilt from the current subnet.env;
+ * - DEL passes the runtime's prevResult on to the delegate;
+ * - CHECK delegates CHECK (the reference does nothing), and reports a pod
+ *   whose subnet is no longer the node's;
+ * - STATUS and GC are forwarded to the delegate; GC also drops saved configs
+ *   of attachments the runtime no longer knows;
+ * - saved configs are keyed by container id and interface (see store.ts);
+ * - the delegate config is not dumped to stderr.
+ */
+import type { CmdArgs } from '../../lib/cni/skel.ts';
+import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
+import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import type { Result } from '../../lib/cni/types/current.ts';
+import { convertResult } from '../../lib/cni/types/convert.ts';
+import { versionGte } from '../../lib/cni/version.ts';
+import { type FlannelConf, loadFlannelConf } from './config.ts';
+import { buildDelegate, delegateType, marshalDelegate, rangeSubnets } from './delegate.ts';
+import { ConfStore, type Saved } from './store.ts';
+import { type SubnetEnv, SubnetEnvError, describeSubnetEnv, loadSubnetEnv } from './subnet-env.ts';
+
+const NOT_READY_DETAILS = "flanneld has not written this node's subnet lease yet (is the flannel pod running on this node?); try again later";
+
+/** The subnet.env error as the reference words it, with the code the caller wants for "not there yet". */
+function subnetEnvError(err: SubnetEnvError, notReadyCode: number): CniError {
+  const msg = `failed to load flannel 'subnet.env' file: ${err.message}. Check the flannel pod log for this node.`;
+  if (err.kind === 'missing' || err.kind === 'incomplete') return new CniError(notReadyCode, msg, NOT_READY_DETAILS, { cause: err });
+  return new CniError(notReadyCode === CniCode.PluginNotAvailable ? notReadyCode : CniCode.Internal, msg, '', { cause: err });
+}
+
+function readSubnetEnv(conf: FlannelConf, notReadyCode: number): SubnetEnv {
+  try {
+    return loadSubnetEnv(conf.subnetFile);
+  } catch (err) {
+    if (err instanceof SubnetEnvError) throw subnetEnvError(err, notReadyCode);
+    throw err;
+  }
+}
+
+/** subnet.env, or undefined (with the reason) when it cannot be read: for the best-effort paths. */
+function trySubnetEnv(conf: FlannelConf): SubnetEnv | string {
+  try {
+    return loadSubnetEnv(conf.subnetFile);
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function storeOf(conf: FlannelConf): ConfStore {
+  return new ConfStore(conf.dataDir);
+}
+
+function requireType(d: JsonObject, where: string): string {
+  const t = delegateType(d);
+  if (t === undefined) throw new CniError(CniCode.InvalidNetworkConfig, `${where} has no (string) 'type' field`);
+  return t;
+}
+
+export async function add(args: CmdArgs): Promise<Result> {
+  const conf = loadFlannelConf(args.conf, args.stdinData);
+  const env = readSubnetEnv(conf, CniCode.TryAgainLater);
+  const delegate = buildDelegate(conf, env);
+  const type = requireType(delegate, "'delegate'");
+  const bytes = marshalDelegate(delegate);
+  // saved before delegating: if the delegate half-succeeds, the runtime's DEL finds what to undo
+  try {
+    storeOf(conf).save(args.containerId, args.ifName, bytes);
+  } catch (err) {
+    throw new CniError(CniCode.IOFailure, `failed to save the delegate config in ${conf.dataDir}: ${(err as Error).message}`, '', { cause: err });
+  }
+  try {
+    return await args.invoke.add(type, bytes, conf.cniVersion);
+  } catch (err) {
+    throw CniError.wrap('failed to delegate add', err);
+  }
+}
+
+/** The runtime's prevResult in the saved config's version, for a delegate DEL (only 0.4.0 and later carry one). */
+function prevResultFor(args: CmdArgs, savedVersion: unknown): JsonObject | undefined {
+  const prev = args.conf.prevResult;
+  if (prev === undefined || prev === null || typeof savedVersion !== 'string') return undefined;
+  try {
+    if (!versionGte(savedVersion, '0.4.0')) return undefined;
+    return convertResult(prev, savedVersion, args.conf.cniVersion);
+  } catch (err) {
+    args.log.warn(`DEL: not passing prevResult to the delegate: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+export async function del(args: CmdArgs): Promise<void> {
+  const conf = loadFlannelConf(args.conf, args.stdinData);
+  const store = storeOf(conf);
+  const saved = store.find(args.containerId, args.ifName, conf.name);
+  const savedType = saved?.conf === undefined ? undefined : delegateType(saved.conf);
+  if (saved !== undefined && saved.conf !== undefined && savedType !== undefined) {
+    const prev = prevResultFor(args, saved.conf['cniVersion']);
+    try {
+      await args.invoke.del(savedType, prev === undefined ? saved.bytes : { ...saved.conf, prevResult: prev });
+    } catch (err) {
+      // the file stays: a retried DEL must be able to release what this one could not
+      throw CniError.wrap('failed to delegate del', err);
+    }
+    store.remove(saved.path);
+    return;
+  }
+  if (saved !== undefined) args.log.warn(`DEL: ${saved.path} is not a delegate config; rebuilding it from the current subnet.env`);
+  await delRebuilt(args, conf, saved);
+}
+
+/**
+ * DEL without a usable saved config (lost, never written, or a DEL repeated):
+ * ask the delegate anyway with the config ADD would build now, so a lease the
+ * delegate still holds is released. Nothing to ask without a lease or a valid
+ * delegate; then there is nothing flannel could undo either.
+ */
+async function delRebuilt(args: CmdArgs, conf: FlannelConf, saved: Saved | undefined): Promise<void> {
+  const env = trySubnetEnv(conf);
+  if (typeof env === 'string') {
+    args.log.warn(`DEL: no saved delegate config for ${args.containerId}/${args.ifName} in ${conf.dataDir} and no subnet.env to rebuild it (${env}); nothing to delegate`);
+    return;
+  }
+  let delegate: JsonObject;
+  try {
+    delegate = buildDelegate(conf, env);
+  } catch (err) {
+    args.log.warn(`DEL: cannot rebuild the delegate config (${(err as Error).message}); nothing to delegate`);
+    return;
+  }
+  const type = requireType(delegate, "'delegate'");
+  args.log.warn(`DEL: no saved delegate config for ${args.containerId}/${args.ifName} in ${conf.dataDir}; asking ${type} to DEL with the config rebuilt from ${conf.subnetFile}: ${describeSubnetEnv(env)}`);
+  const prev = prevResultFor(args, delegate['cniVersion']);
+  try {
+    await args.invoke.del(type, prev === undefined ? marshalDelegate(delegate) : { ...delegate, prevResult: prev });
+  } catch (err) {
+    throw CniError.wrap('failed to delegate del (config rebuilt from subnet.env: no saved one)', err);
+  }
+  if (saved !== undefined) storeOf(conf).remove(saved.path);
+}
+
+export async function check(args: CmdArgs): Promise<void> {
+  const conf = loadFlannelConf(args.conf, args.stdinData);
+  const st = storeOf(conf);
+  const saved = st.find(args.containerId, args.ifName, conf.name);
+  if (saved === undefined) {
+    throw new CniError(
+      CniCode.UnknownContainer,
+      `no saved delegate config for container ${args.containerId} interface ${args.ifName} (looked for ${st.keyedPath(args.containerId, args.ifName)} and ${st.legacyPath(args.containerId)}): was it added by flannel on network ${JSON.stringify(conf.name)}?`,
+    );
+  }
+  if (saved.conf === undefined) throw new CniError(CniCode.Internal, `${saved.path} is not a delegate config (not a JSON object)`);
+  const type = requireType(saved.conf, saved.path);
+  const env = trySubnetEnv(conf);
+  if (typeof env !== 'string') {
+    const was = rangeSubnets(saved.conf);
+    const now = rangeSubnets(buildDelegate(conf, env));
+    if (was !== undefined && now !== undefined && was.join(',') !== now.join(',')) {
+      throw new CniError(
+        CniCode.Internal,
+        `this attachment was given an address from ${was.join(', ')} but the node's subnet is now ${now.join(', ')} (${conf.subnetFile}): the pod must be re-created`,
+      );
+    }
+  } else {
+    args.log.warn(`CHECK: not comparing with subnet.env: ${env}`);
+  }
+  // the delegate checks against the runtime's prevResult, in the runtime's version
+  const delegateConf: JsonObject = { ...saved.conf, cniVersion: args.conf.cniVersion };
+  if (args.conf.prevResult !== undefined) delegateConf['prevResult'] = args.conf.prevResult;
+  try {
+    await args.invoke.check(type, delegateConf);
+  } catch (err) {
+    throw CniError.wrap('failed to delegate check', err);
+  }
+}
+
+export async function status(args: CmdArgs): Promise<void> {
+  const conf = loadFlannelConf(args.conf, args.stdinData);
+  const env = readSubnetEnv(conf, CniCode.PluginNotAvailable);
+  const delegate = buildDelegate(conf, env);
+  const type = requireType(delegate, "'delegate'");
+  try {
+    await args.invoke.status(type, marshalDelegate(delegate));
+  } catch (err) {
+    throw CniError.wrap('failed to delegate status', err);
+  }
+}
+
+interface Attachment {
+  containerId: string;
+  ifName: string;
+}
+
+/** `cni.dev/valid-attachments` (or the 1.1.0 text's `cni.dev/attachments`); undefined when the request has neither. */
+function validAttachments(conf: JsonObject): Attachment[] | undefined {
+  const key = conf['cni.dev/valid-attachments'] !== undefined && conf['cni.dev/valid-attachments'] !== null ? 'cni.dev/valid-attachments' : 'cni.dev/attachments';
+  const raw = conf[key];
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) throw new CniError(CniCode.InvalidNetworkConfig, `invalid network config: "${key}" must be a list`);
+  return (raw as unknown[]).map((a, i) => {
+    if (!isObject(a) || typeof a['containerID'] !== 'string' || typeof a['ifname'] !== 'string') {
+      throw new CniError(CniCode.InvalidNetworkConfig, `invalid network config: "${key}.${i}" must be {"containerID": string, "ifname": string}, got ${JSON.stringify(a)}`);
+    }
+    return { containerId: a['containerID'], ifName: a['ifname'] };
+  });
+}
+
+/** The most recently written saved config of this network: the delegate config to GC with when subnet.env is gone. */
+function newestSaved(st: ConfStore, network: string): JsonObject | undefined {
+  const byAge = st.list().entries.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const e of byAge) {
+    const c = st.read(e.path);
+    if (c !== undefined && c['name'] === network && delegateType(c) !== undefined && isObject(c['ipam'])) return c;
+  }
+  return undefined;
+}
+
+export async function gc(args: CmdArgs): Promise<void> {
+  const conf = loadFlannelConf(args.conf, args.stdinData);
+  const st = storeOf(conf);
+  const valid = validAttachments(args.conf);
+  const errors: CniError[] = [];
+
+  // 1. forward GC, with the config ADD would build now (or, without a lease, the newest saved one)
+  let base: JsonObject | undefined;
+  const env = trySubnetEnv(conf);
+  if (typeof env !== 'string') base = buildDelegate(conf, env);
+  else {
+    base = newestSaved(st, conf.name);
+    if (base !== undefined) args.log.warn(`GC: ${env}; using the newest saved delegate config instead`);
+  }
+  let delegated = false;
+  if (base === undefined) {
+    args.log.warn(`GC: no subnet.env and no saved delegate config for network ${JSON.stringify(conf.name)}: nothing to forward GC to`);
+    delegated = true; // nothing the delegate could hold that we can name
+  } else {
+    const gcConf: JsonObject = { ...base, cniVersion: args.conf.cniVersion };
+    for (const k of ['cni.dev/valid-attachments', 'cni.dev/attachments']) if (args.conf[k] !== undefined) gcConf[k] = args.conf[k];
+    try {
+      await args.invoke.gc(requireType(base, "'delegate'"), gcConf);
+      delegated = true;
+    } catch (err) {
+      errors.push(CniError.wrap('failed to delegate gc', err));
+    }
+  }
+
+  // 2. drop saved configs of attachments the runtime no longer has (only once the delegate released them)
+  if (valid !== undefined && delegated) {
+    const { entries, stale } = st.list();
+    for (const e of entries) {
+      const keep = valid.some((a) => a.containerId === e.containerId && (e.ifName === undefined || a.ifName === e.ifName));
+      if (keep) continue;
+      const c = st.read(e.path);
+      if (c === undefined || c['name'] !== conf.name) continue; // another network's (or not ours to judge)
+      try {
+        st.remove(e.path);
+      } catch (err) {
+        errors.push(new CniError(CniCode.IOFailure, `removing ${e.path}: ${(err as Error).message}`));
+      }
+    }
+    for (const p of stale) {
+      try {
+        st.remove(p);
+      } catch (err) {
+        errors.push(new CniError(CniCode.IOFailure, `removing ${p}: ${(err as Error).message}`));
+      }
+    }
+  }
+  // every step ran; report all that failed (one keeps its own code)
+  const [first] = errors;
+  if (first !== undefined && errors.length === 1) throw first;
+  if (errors.length > 1) throw new CniError(CniCode.Internal, errors.map((e) => e.message).join('; '));
+}

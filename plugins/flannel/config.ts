@@ -1,0 +1,79 @@
+/**
+ * flannel's own configuration keys (flannel-io/cni-plugin flannel.go NetConf),
+ * read once into a typed value. Top-level keys match case-insensitively, as
+ * Go's decoder does; `delegate`, `ipam` and `runtimeConfig` are opaque maps
+ * passed on as they are (Go keeps them as map[string]interface{}).
+ */
+import { type JsonObject, type NetConf, isObject, validateConf } from '../../lib/cni/conf.ts';
+import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import { flannelSchema } from '../../build/gen/schemas.mjs';
+import { validateFlannel } from '../../build/gen/validators.mjs';
+import { DEFAULT_SUBNET_FILE } from './subnet-env.ts';
+
+export const DEFAULT_DATA_DIR = '/var/lib/cni/flannel';
+
+type Nullable<T> = T | null | undefined;
+
+/** The shape flannel.schema.json guarantees. */
+type RawFlannelConf = NetConf & {
+  subnetFile?: Nullable<string>;
+  dataDir?: Nullable<string>;
+  delegate?: Nullable<JsonObject>;
+  ipam?: Nullable<JsonObject>;
+  runtimeConfig?: Nullable<JsonObject>;
+};
+
+export interface FlannelConf {
+  name: string;
+  /** The effective version ("0.1.0" when the config has none). */
+  cniVersion: string;
+  /** Whether the config named a version: the reference copies it into the delegate only then. */
+  cniVersionGiven: boolean;
+  subnetFile: string;
+  dataDir: string;
+  /** The user's `delegate` map, or undefined. Checked by `delegateProblem`, not here: DEL must not fail on it. */
+  delegate: JsonObject | undefined;
+  ipam: JsonObject | undefined;
+  runtimeConfig: JsonObject | undefined;
+}
+
+function orDefault(v: Nullable<string>, dflt: string): string {
+  // null keeps Go's default; "" would make the reference open "" or write into the working directory
+  return v === undefined || v === null || v === '' ? dflt : v;
+}
+
+/** Whether the config on stdin has a non-empty `cniVersion` (the protocol layer fills in "0.1.0" when not). */
+function versionGiven(stdin: Buffer | undefined): boolean {
+  if (stdin === undefined) return true;
+  try {
+    const parsed: unknown = JSON.parse(stdin.toString('utf8'));
+    return isObject(parsed) && typeof parsed['cniVersion'] === 'string' && parsed['cniVersion'] !== '';
+  } catch {
+    return true;
+  }
+}
+
+/** Validates and types flannel's config (`stdin`: the raw bytes it came from). A wrong type is code 7 naming the key. */
+export function loadFlannelConf(conf: NetConf, stdin?: Buffer): FlannelConf {
+  const raw = validateConf<RawFlannelConf>(conf, flannelSchema, validateFlannel);
+  return {
+    name: raw.name,
+    cniVersion: raw.cniVersion,
+    cniVersionGiven: versionGiven(stdin),
+    subnetFile: orDefault(raw.subnetFile, DEFAULT_SUBNET_FILE),
+    dataDir: orDefault(raw.dataDir, DEFAULT_DATA_DIR),
+    delegate: raw.delegate ?? undefined,
+    ipam: raw.ipam ?? undefined,
+    runtimeConfig: raw.runtimeConfig ?? undefined,
+  };
+}
+
+/** The reference's checks on `delegate` (cmdAdd), with its messages; code 7. */
+export function checkDelegate(delegate: JsonObject | undefined): void {
+  if (delegate === undefined) return;
+  if ('type' in delegate && typeof delegate['type'] !== 'string') {
+    throw new CniError(CniCode.InvalidNetworkConfig, "'delegate' dictionary, if present, must have (string) 'type' field");
+  }
+  if ('name' in delegate) throw new CniError(CniCode.InvalidNetworkConfig, "'delegate' dictionary must not have 'name' field, it'll be set by flannel");
+  if ('ipam' in delegate) throw new CniError(CniCode.InvalidNetworkConfig, "'delegate' dictionary must not have 'ipam' field, it'll be set by flannel");
+}
