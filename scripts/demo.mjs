@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run demo: runs the built executable the way a container runtime does and
-// says what happens at each step. Needs `npm run build` first (the README's
+// says what happens at each step, then the two-node flannel demo. Needs `npm run build` first (the README's
 // main command does both).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -40,4 +40,6 @@ run('dist/bin/host-local', join(bin, 'host-local'), { CNI_COMMAND: 'DEL', CNI_CO
 say('The native parts (setns/flock/memfd addon and the netlink addon) are inside the executable; selftest loads them:');
 run('dist/bin/cni', join(bin, 'cni'), {}, '', ['selftest']);
 
-process.stdout.write('\nDemo done.\n');
+say('Now the real job: two nodes, flannel wiring pods on each, traffic across nodes (scripts/demo-two-node.mjs):');
+const two = spawnSync(process.execPath, [join(root, 'scripts', 'demo-two-node.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
+process.exit(two.status ?? 1);
