@@ -6,9 +6,18 @@
  * pod's address. Unlike the reference, teardown needs no addresses (it finds
  * the jumps by their target chain), so DEL works when the netns is gone, and
  * GC finds the chains of a network by their comment.
+ *
+ * Each change is one `iptables -S` listing plus one atomic
+ * `iptables-restore --noflush` batch per family (the reference runs a
+ * program per rule: 8 per address for setup). Within a chain every ACCEPT
+ * comes before the MASQUERADE, also with two subnets of one family (the
+ * reference appends the second ACCEPT after the MASQUERADE, so traffic to the
+ * second subnet is masqueraded).
  */
+import { formatIp, parseIp } from '../netlink/ip.ts';
 import { type CommandRunner, CommandError } from './run.ts';
 import { iptablesChainName, iptablesComment } from './names.ts';
+import { networkOf } from './nftables.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
@@ -46,8 +55,37 @@ export function splitRuleLine(line: string): string[] {
   return out;
 }
 
-function isNotExist(stderr: string): boolean {
-  return /No chain\/target\/match by that name|does a matching rule exist|does not exist|doesn't exist|not found/i.test(stderr);
+/** One argument of an iptables-restore line, quoted as iptables-save quotes it. */
+export function quoteRestoreArg(arg: string): string {
+  if (arg !== '' && !/[\s"\\']/.test(arg)) return arg;
+  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+const restoreLine = (args: readonly string[]): string => args.map(quoteRestoreArg).join(' ');
+
+function valueAfter(args: readonly string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** "10.244.1.2/32" or "10.244.1.2" → canonical "10.244.1.2"; undefined for a real prefix or junk. */
+function hostOf(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const [ip, len] = text.split('/');
+  try {
+    const p = parseIp(ip ?? '');
+    if (len !== undefined && Number(len) !== p.bytes.length * 8) return undefined;
+    return formatIp(p.bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A subnet as iptables prints it ("10.244.1.0/24", IPv6 compressed). */
+function subnetOf(cidr: string): string {
+  const net = networkOf(cidr);
+  const [ip, len] = net.split('/');
+  return `${formatIp(parseIp(ip ?? '').bytes)}/${len ?? ''}`;
 }
 
 export class IptablesMasq implements MasqBackend {
@@ -62,27 +100,22 @@ export class IptablesMasq implements MasqBackend {
     return this.run(this.bin(family), ['-w', '-t', 'nat', ...args]);
   }
 
-  private async must(family: 4 | 6, args: readonly string[]): Promise<string> {
-    const r = await this.ipt(family, args);
-    if (r.code !== 0) throw new CommandError(this.bin(family), ['-w', '-t', 'nat', ...args], r);
-    return r.stdout;
+  /** The nat table as argument lists (`iptables -t nat -S`); undefined when it cannot be listed. */
+  private async list(family: 4 | 6): Promise<string[][] | undefined> {
+    const r = await this.ipt(family, ['-S']);
+    if (r.code !== 0) return undefined;
+    return r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(splitRuleLine);
   }
 
-  /** Deletes, treating "does not exist" as done. */
-  private async tolerant(family: 4 | 6, args: readonly string[]): Promise<void> {
-    const r = await this.ipt(family, args);
-    if (r.code !== 0 && !isNotExist(r.stderr)) throw new CommandError(this.bin(family), ['-w', '-t', 'nat', ...args], r);
-  }
-
-  private async appendUnique(family: 4 | 6, chain: string, rule: readonly string[]): Promise<void> {
-    const c = await this.ipt(family, ['-C', chain, ...rule]);
-    if (c.code === 0) return;
-    await this.must(family, ['-A', chain, ...rule]);
-  }
-
-  private async chainExists(family: 4 | 6, chain: string): Promise<boolean> {
-    const r = await this.ipt(family, ['-S', chain]);
-    return r.code === 0;
+  /** Applies lines to the nat table in one transaction. */
+  private async restore(family: 4 | 6, lines: readonly string[]): Promise<void> {
+    const cmd = `${this.bin(family)}-restore`;
+    const input = ['*nat', ...lines, 'COMMIT', ''].join('\n');
+    const r = await this.run(cmd, ['-w', '--noflush'], input);
+    if (r.code !== 0) throw new CommandError(cmd, ['-w', '--noflush'], r);
   }
 
   async usable(): Promise<boolean> {
@@ -96,37 +129,66 @@ export class IptablesMasq implements MasqBackend {
   async setup(a: MasqAttachment, addrs: readonly MasqAddress[]): Promise<void> {
     const chain = iptablesChainName(a.network, a.containerId);
     const comment = iptablesComment(a.network, a.containerId);
-    for (const addr of addrs) {
-      const f = addr.family;
-      if (!(await this.chainExists(f, chain))) {
-        const r = await this.ipt(f, ['-N', chain]);
-        if (r.code !== 0 && !/already exists/i.test(r.stderr)) throw new CommandError(this.bin(f), ['-N', chain], r);
+    for (const f of FAMILIES) {
+      const mine = addrs.filter((x) => x.family === f);
+      if (mine.length === 0) continue;
+      const listing = await this.list(f);
+      if (listing === undefined) {
+        const r = await this.ipt(f, ['-S']);
+        throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], r);
       }
-      const ip = addr.cidr.split('/')[0]!;
-      await this.appendUnique(f, chain, ['-d', addr.cidr, '-j', 'ACCEPT', '-m', 'comment', '--comment', comment]);
-      await this.appendUnique(f, chain, ['!', '-d', MULTICAST[f], '-j', 'MASQUERADE', '-m', 'comment', '--comment', comment]);
-      await this.appendUnique(f, 'POSTROUTING', ['-s', ip, '-j', chain, '-m', 'comment', '--comment', comment]);
+      // the chain is per (network, containerID): keep the subnets another interface of the same container put there
+      const subnets: string[] = [];
+      for (const l of listing) {
+        if (l[0] === '-A' && l[1] === chain && valueAfter(l, '-j') === 'ACCEPT') {
+          const d = valueAfter(l, '-d');
+          if (d !== undefined && !subnets.includes(d)) subnets.push(d);
+        }
+      }
+      for (const addr of mine) {
+        const d = subnetOf(addr.cidr);
+        if (!subnets.includes(d)) subnets.push(d);
+      }
+      const jumped = new Set(listing.filter((l) => l[0] === '-A' && l[1] === 'POSTROUTING' && valueAfter(l, '-j') === chain).map((l) => hostOf(valueAfter(l, '-s'))));
+      // declaring the chain creates it, or flushes it (even with --noflush), so it is rewritten whole
+      const lines = [`:${chain} - [0:0]`];
+      for (const d of subnets) lines.push(restoreLine(['-A', chain, '-d', d, '-j', 'ACCEPT', '-m', 'comment', '--comment', comment]));
+      lines.push(restoreLine(['-A', chain, '!', '-d', MULTICAST[f], '-j', 'MASQUERADE', '-m', 'comment', '--comment', comment]));
+      for (const addr of mine) {
+        const ip = addr.cidr.split('/')[0]!;
+        if (jumped.has(hostOf(ip))) continue;
+        lines.push(restoreLine(['-A', 'POSTROUTING', '-s', ip, '-j', chain, '-m', 'comment', '--comment', comment]));
+      }
+      await this.restore(f, lines);
     }
   }
 
-  /** The POSTROUTING rules (as -D arguments) that jump to `chain`. */
-  private async jumpsTo(family: 4 | 6, chain: string): Promise<string[][]> {
-    const r = await this.ipt(family, ['-S', 'POSTROUTING']);
-    if (r.code !== 0) return [];
-    const rules: string[][] = [];
-    for (const line of r.stdout.split('\n')) {
-      const args = splitRuleLine(line);
-      if (args[0] !== '-A' || args[1] !== 'POSTROUTING') continue;
-      const j = args.indexOf('-j');
-      if (j >= 0 && args[j + 1] === chain) rules.push(args.slice(2));
+  /**
+   * Removes the POSTROUTING jumps to `chains` and the chains themselves, in
+   * one transaction; nothing to do costs one listing. A family whose nat
+   * table cannot be listed (no IPv6 in the kernel, say) holds nothing of ours.
+   * A rule that vanished between listing and removal (a concurrent DEL) makes
+   * the batch fail as a whole: it is listed and tried once more.
+   */
+  private async removeChains(family: 4 | 6, chains: ReadonlySet<string>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const listing = await this.list(family);
+      if (listing === undefined) return;
+      const lines: string[] = [];
+      for (const l of listing) {
+        if (l[0] === '-A' && l[1] === 'POSTROUTING' && chains.has(valueAfter(l, '-j') ?? '')) lines.push(restoreLine(['-D', ...l.slice(1)]));
+      }
+      for (const l of listing) {
+        if (l[0] === '-N' && chains.has(l[1] ?? '')) lines.push(`-F ${l[1]}`, `-X ${l[1]}`);
+      }
+      if (lines.length === 0) return;
+      try {
+        await this.restore(family, lines);
+        return;
+      } catch (err) {
+        if (attempt >= 1) throw err;
+      }
     }
-    return rules;
-  }
-
-  private async removeChain(family: 4 | 6, chain: string): Promise<void> {
-    for (const rule of await this.jumpsTo(family, chain)) await this.tolerant(family, ['-D', 'POSTROUTING', ...rule]);
-    await this.tolerant(family, ['-F', chain]);
-    await this.tolerant(family, ['-X', chain]);
   }
 
   async teardown(a: MasqAttachment): Promise<void> {
@@ -134,7 +196,7 @@ export class IptablesMasq implements MasqBackend {
     const errors: string[] = [];
     for (const f of FAMILIES) {
       try {
-        await this.removeChain(f, chain);
+        await this.removeChains(f, new Set([chain]));
       } catch (err) {
         if ((err as { code?: unknown }).code === 'ENOENT') continue; // ip6tables not installed
         errors.push((err as Error).message);
@@ -164,33 +226,22 @@ export class IptablesMasq implements MasqBackend {
 
   async gc(network: string, valid: readonly GcAttachment[]): Promise<void> {
     const keep = new Set(valid.map((v) => iptablesChainName(network, v.containerId)));
+    const prefix = `name: ${JSON.stringify(network)} id: `;
     const errors: string[] = [];
     for (const f of FAMILIES) {
-      let listing;
       try {
-        listing = await this.ipt(f, ['-S']);
+        const listing = await this.list(f);
+        if (listing === undefined) continue;
+        const stale = new Set<string>();
+        for (const l of listing) {
+          const chain = l[1];
+          if (l[0] !== '-A' || chain === undefined || !/^CNI-[0-9a-f]{24}$/.test(chain) || keep.has(chain)) continue;
+          if (valueAfter(l, '--comment')?.startsWith(prefix) === true) stale.add(chain);
+        }
+        if (stale.size > 0) await this.removeChains(f, stale);
       } catch (err) {
         if ((err as { code?: unknown }).code === 'ENOENT') continue;
-        throw err;
-      }
-      if (listing.code !== 0) continue;
-      const ours = new Set<string>();
-      const prefix = `name: ${JSON.stringify(network)} id: `;
-      for (const line of listing.stdout.split('\n')) {
-        const args = splitRuleLine(line);
-        const chain = args[1];
-        if (args[0] !== '-A' || chain === undefined || !/^CNI-[0-9a-f]{24}$/.test(chain)) continue;
-        const ci = args.indexOf('--comment');
-        const comment = ci >= 0 ? args[ci + 1] : undefined;
-        if (comment?.startsWith(prefix) === true) ours.add(chain);
-      }
-      for (const chain of ours) {
-        if (keep.has(chain)) continue;
-        try {
-          await this.removeChain(f, chain);
-        } catch (err) {
-          errors.push((err as Error).message);
-        }
+        errors.push((err as Error).message);
       }
     }
     if (errors.length > 0) throw new Error(errors.join('\n'));

@@ -1,0 +1,141 @@
+/**
+ * DEL: best effort and idempotent. Only a bad configuration fails early.
+ * The container's link goes if the namespace is still there; the lease is
+ * released through IPAM; masquerade and spoof-check rules are removed by the
+ * names derived from (network, containerID, ifname), so they go even when
+ * CNI_NETNS is empty or the namespace is already gone (the reference leaks
+ * them there: containernetworking/plugins#810). Every step runs whatever the
+ * previous ones did; the first real failure is reported at the end, so the
+ * runtime retries. The bridge is never deleted.
+ */
+import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import type { CmdArgs } from '../../lib/cni/skel.ts';
+import type { Result } from '../../lib/cni/types/current.ts';
+import { parsePrevResult } from '../../lib/cni/types/convert.ts';
+import { spoofRefId } from '../../lib/ipmasq/spoofcheck.ts';
+import { openNetlink, type Netlink } from '../../lib/netlink/index.ts';
+import { NetnsNotFoundError, NotANetnsError, withNetns } from '../../lib/netns/index.ts';
+import { masqAttachment } from './add.ts';
+import { loadBridgeConfig, type BridgeConfig } from './config.ts';
+import type { BridgeDeps } from './deps.ts';
+import { errnoOf, reasonOf } from './host.ts';
+
+/** Deletes CNI_IFNAME inside the namespace; 'gone' when the namespace no longer exists. */
+async function deleteContainerLink(args: CmdArgs): Promise<'deleted' | 'absent' | 'gone'> {
+  try {
+    return await withNetns(args.netns, async (ns) => {
+      const nl = await openNetlink(ns);
+      try {
+        const link = await nl.linkByName(args.ifName);
+        if (link === undefined) return 'absent';
+        try {
+          // deleting one end of a veth pair deletes both
+          await nl.linkDel(link);
+        } catch (err) {
+          if (errnoOf(err) === 'ENODEV') return 'absent';
+          throw err;
+        }
+        return 'deleted';
+      } finally {
+        nl.close();
+      }
+    });
+  } catch (err) {
+    if (err instanceof NetnsNotFoundError) return 'gone';
+    if (err instanceof NotANetnsError) {
+      args.log.warn(`DEL: CNI_NETNS ${args.netns} is not a network namespace (${err.message}); cleaning up the rest`);
+      return 'gone';
+    }
+    throw err;
+  }
+}
+
+function prevResultOrWarn(args: CmdArgs): Result | undefined {
+  try {
+    return parsePrevResult(args.conf);
+  } catch (err) {
+    args.log.warn(`DEL: ignoring prevResult: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * When the namespace is gone but its host-side veth survived (a namespace
+ * path unmounted while something still held it), delete the host end that
+ * prevResult names, if it is still a veth port of our bridge with that MAC.
+ */
+async function deleteOrphanHostEnd(cfg: BridgeConfig, prev: Result | undefined, nl: Netlink): Promise<void> {
+  if (prev === undefined) return;
+  const bridge = await nl.linkByName(cfg.bridge);
+  if (bridge?.kind !== 'bridge') return;
+  for (const intf of prev.interfaces ?? []) {
+    if ((intf.sandbox ?? '') !== '' || intf.name === cfg.bridge || intf.name === '') continue;
+    const link = await nl.linkByName(intf.name);
+    if (link?.kind !== 'veth' || link.masterIndex !== bridge.index || link.peerNetnsId === undefined) continue;
+    if (intf.mac !== undefined && link.mac !== intf.mac.toLowerCase()) continue;
+    await nl.linkDel(link).catch((err: unknown) => {
+      if (errnoOf(err) !== 'ENODEV') throw err;
+    });
+  }
+}
+
+export async function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
+  const cfg = loadBridgeConfig(args.conf, args.args, { teardown: true });
+  const failures: CniError[] = [];
+  const record = (what: string, err: unknown): void => {
+    const e = err instanceof CniError ? err : new CniError(CniCode.Internal, `${what}: ${reasonOf(err)}`, '', { cause: err });
+    failures.push(e);
+  };
+
+  let netnsGone = args.netns === '';
+  if (!netnsGone) {
+    try {
+      netnsGone = (await deleteContainerLink(args)) === 'gone';
+    } catch (err) {
+      record(`failed to delete ${JSON.stringify(args.ifName)} in ${args.netns}`, err);
+    }
+  }
+
+  if (netnsGone) {
+    let nl: Netlink | undefined;
+    try {
+      nl = await deps.openHostNetlink();
+      await deleteOrphanHostEnd(cfg, prevResultOrWarn(args), nl);
+    } catch (err) {
+      args.log.warn(`DEL: could not look for a leftover host veth: ${reasonOf(err)}`);
+    } finally {
+      nl?.close();
+    }
+  }
+
+  if (cfg.ipamType !== undefined) {
+    try {
+      await args.invoke.del(cfg.ipamType, args.stdinData);
+    } catch (err) {
+      record(`failed to release the address through ${cfg.ipamType}`, err);
+    }
+  }
+
+  if (cfg.macspoofchk) {
+    try {
+      await deps.spoof.teardown(spoofRefId(args.containerId, args.ifName));
+    } catch (err) {
+      // the reference only prints this; a leftover spoof-check chain matches no interface
+      args.log.warn((err as Error).message);
+    }
+  }
+
+  if (cfg.ipMasq) {
+    try {
+      await deps.masq.teardown(masqAttachment(cfg, args));
+    } catch (err) {
+      record('failed to remove masquerade rules', err);
+    }
+  }
+
+  const first = failures[0];
+  if (first !== undefined) {
+    for (const f of failures.slice(1)) args.log.warn(`DEL: also failed: ${f.message}`);
+    throw first;
+  }
+}
