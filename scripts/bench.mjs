@@ -130,7 +130,8 @@ const delegateConf = (side, what) =>
     isGateway: true,
     ipMasq: true,
     mtu: 1450,
-    ipam: { type: 'host-local', dataDir: dataDir(side, what), ranges: [[{ subnet: '10.244.0.0/16' }]], routes: [{ dst: '10.244.0.0/16' }] },
+    // exactly what flannel renders from the subnet.env below, so both sides configure the same cni0
+    ipam: { type: 'host-local', dataDir: dataDir(side, what), ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }] },
   });
 const flannelConf = (side) =>
   JSON.stringify({
