@@ -14,7 +14,7 @@ export type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './t
 export type BackendName = 'iptables' | 'nftables';
 
 export class IpMasq {
-  readonly iptables: MasqBackend;
+  readonly iptables: IptablesMasq;
   readonly nftables: MasqBackend;
 
   constructor(run: CommandRunner = execRunner) {
@@ -25,7 +25,7 @@ export class IpMasq {
   /** The backend to set up with: the configured one, else iptables unless only nftables is usable. */
   async choose(configured: BackendName | undefined): Promise<MasqBackend> {
     if (configured !== undefined) return this[configured];
-    if (await this.iptables.usable()) return this.iptables;
+    if (await this.iptables.usableForSetup()) return this.iptables;
     if (await this.nftables.usable()) return this.nftables;
     return this.iptables;
   }
@@ -43,14 +43,14 @@ export class IpMasq {
     await this.both((b) => b.gc(network, valid));
   }
 
+  /** Runs `fn` on both backends at once: they share no state, and each costs a program run or more. */
   private async both(fn: (b: MasqBackend) => Promise<void>): Promise<void> {
+    const backends = [this.iptables, this.nftables];
+    const outcomes = await Promise.allSettled(backends.map((b) => fn(b)));
     const errors: string[] = [];
-    for (const b of [this.iptables, this.nftables]) {
-      try {
-        await fn(b);
-      } catch (err) {
-        if (await b.usable()) errors.push(`${b.name}: ${(err as Error).message}`);
-      }
+    for (const [i, o] of outcomes.entries()) {
+      const b = backends[i]!;
+      if (o.status === 'rejected' && (await b.usable())) errors.push(`${b.name}: ${(o.reason as Error).message}`);
     }
     if (errors.length > 0) throw new Error(errors.join('\n'));
   }

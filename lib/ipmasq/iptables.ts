@@ -90,6 +90,13 @@ function subnetOf(cidr: string): string {
 
 export class IptablesMasq implements MasqBackend {
   readonly name = 'iptables';
+  /**
+   * The IPv4 nat listing that `usableForSetup()` made: the next IPv4 listing
+   * (the setup that follows choosing a backend) takes it instead of running
+   * `iptables -S` again, so an ADD lists the table once; a change drops it.
+   */
+  private usableListing: string[][] | undefined;
+
   constructor(private readonly run: CommandRunner) {}
 
   private bin(family: 4 | 6): string {
@@ -102,6 +109,15 @@ export class IptablesMasq implements MasqBackend {
 
   /** The nat table as argument lists (`iptables -t nat -S`); undefined when it cannot be listed. */
   private async list(family: 4 | 6): Promise<string[][] | undefined> {
+    if (family === 4 && this.usableListing !== undefined) {
+      const listing = this.usableListing;
+      this.usableListing = undefined;
+      return listing;
+    }
+    return this.listNow(family);
+  }
+
+  private async listNow(family: 4 | 6): Promise<string[][] | undefined> {
     const r = await this.ipt(family, ['-S']);
     if (r.code !== 0) return undefined;
     return r.stdout
@@ -112,6 +128,7 @@ export class IptablesMasq implements MasqBackend {
 
   /** Applies lines to the nat table in one transaction. */
   private async restore(family: 4 | 6, lines: readonly string[]): Promise<void> {
+    if (family === 4) this.usableListing = undefined;
     const cmd = `${this.bin(family)}-restore`;
     const input = ['*nat', ...lines, 'COMMIT', ''].join('\n');
     const r = await this.run(cmd, ['-w', '--noflush'], input);
@@ -121,6 +138,19 @@ export class IptablesMasq implements MasqBackend {
   async usable(): Promise<boolean> {
     try {
       return (await this.ipt(4, ['-S', 'POSTROUTING'])).code === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * `usable()` for choosing the backend of a setup: lists the whole IPv4 nat
+   * table instead of POSTROUTING alone and keeps the listing for that setup.
+   */
+  async usableForSetup(): Promise<boolean> {
+    try {
+      this.usableListing = await this.listNow(4);
+      return this.usableListing !== undefined;
     } catch {
       return false;
     }

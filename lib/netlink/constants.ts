@@ -3,6 +3,9 @@
  * if_link.h, if_bridge.h, if_addr.h, veth.h, if.h). Only what the facade uses.
  */
 
+// socket protocol (linux/netlink.h)
+export const NETLINK_ROUTE = 0;
+
 // nlmsghdr
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
