@@ -5,7 +5,7 @@
  * skipping each range's gateway, and one reservation per range set.
  */
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
-import { type IP, formatIp, ipAdd, ipEqual, ipKey } from './ip.ts';
+import { type IP, formatIp, ipAdd, ipEqual, ipKey } from '../../lib/ip.ts';
 import { type Range, rangeContains } from './range.ts';
 import { type RangeSet, freeCount, rangeFor, rangeSetContains, rangeSetToString } from './range-set.ts';
 import { type Attachment, type Lease, type Store, describeOwner, leasesOfAnyForm } from './store.ts';

@@ -8,7 +8,7 @@ import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import type { IPConfig } from '../../lib/cni/types/current.ts';
 import type { IpamConfig } from './config.ts';
 import { type Allocation, allocateFromSet, matchRequested } from './allocator.ts';
-import { type IP, formatIp, ipEqual } from './ip.ts';
+import { type IP, formatIp, ipEqual } from '../../lib/ip.ts';
 import { freeCount, rangeSetContains, rangeSetToString } from './range-set.ts';
 import { type Attachment, type Lease, type Store, describeOwner, isExactOwner, leasesOf } from './store.ts';
 

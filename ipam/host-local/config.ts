@@ -13,7 +13,7 @@ import type { Route } from '../../lib/cni/types/current.ts';
 import { versionGte } from '../../lib/cni/version.ts';
 import { hostLocalSchema } from '../../build/gen/schemas.mjs';
 import { validateHostLocal } from '../../build/gen/validators.mjs';
-import { type IP, type IPNet, formatCidr, formatIp, parseCidr, parseIp, parseIpMaybePrefix } from './ip.ts';
+import { type IP, type IPNet, formatCidr, formatIp, parseCidr, parseIp, parseIpMaybePrefix } from '../../lib/ip.ts';
 import { type RangeSpec, RangeConfigError } from './range.ts';
 import { type RangeSet, canonicalizeRangeSet, rangeSetFamily, rangeSetsOverlap } from './range-set.ts';
 import type { Attachment } from './store.ts';

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { lockFile } from '../../lib/lock.ts';
-import { type IP, formatIp, parseIp } from './ip.ts';
+import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
 
 export const LOCK_FILE = 'lock';

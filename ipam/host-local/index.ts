@@ -14,7 +14,7 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from './commands.ts';
 import { type IpamConfig, loadIpamConfig } from './config.ts';
 import { DiskStore } from './disk-store.ts';
-import { type IP, parseIpMaybePrefix } from './ip.ts';
+import { type IP, parseIpMaybePrefix } from '../../lib/ip.ts';
 import { readResolvConf } from './resolv.ts';
 import type { Attachment } from './store.ts';
 

@@ -1,5 +1,5 @@
 /** An in-memory Store for tests: the same contract as DiskStore, no disk, no lock file. */
-import { type IP, ipKey } from './ip.ts';
+import { type IP, ipKey } from '../../lib/ip.ts';
 import type { Attachment, Lease, LeaseListing, Owner, Store } from './store.ts';
 
 export class MemoryStore implements Store {

@@ -3,7 +3,7 @@
  * address from each set. Pure functions with the reference's messages
  * (plugins/ipam/host-local/backend/allocator/range_set.go).
  */
-import { type Family, type IP, ipKey } from './ip.ts';
+import { type Family, type IP, ipKey } from '../../lib/ip.ts';
 import { type Range, type RangeSpec, RangeConfigError, canonicalizeRange, rangeContains, rangeSize, rangeToString, rangesOverlap } from './range.ts';
 
 export type RangeSet = readonly Range[];

@@ -3,7 +3,7 @@
  * window that may be leased, and the gateway that never is. Pure functions;
  * the messages are the reference's (plugins/ipam/host-local/backend/allocator/range.go).
  */
-import { type IP, type IPNet, bits, formatCidr, formatIp, ipAdd, ipCompare, isV4Mapped, lastAddress, netContains, networkAddress } from './ip.ts';
+import { type IP, type IPNet, bits, formatCidr, formatIp, ipAdd, ipCompare, isV4Mapped, lastAddress, netContains, networkAddress } from '../../lib/ip.ts';
 
 export interface Range {
   readonly subnet: IPNet;

@@ -7,7 +7,7 @@
  * an flock that blocks the thread anyway, and synchronous file calls avoid the
  * libuv thread pool entirely.
  */
-import type { IP } from './ip.ts';
+import type { IP } from '../../lib/ip.ts';
 
 /** Who holds a lease: `(containerId, ifName)`, or a container id alone in legacy files. */
 export interface Owner {

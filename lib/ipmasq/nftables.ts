@@ -9,58 +9,18 @@ import { type CommandRunner, CommandError } from './run.ts';
 import { NFT_MASQ_CHAIN, NFT_TABLE, nftComment, nftInstanceHash, nftNetworkHash } from './names.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
 import { isObject } from '../cni/conf.ts';
+import { formatCidr, networkAddress, parseCidr } from '../ip.ts';
 
 interface NftRule {
   handle: number;
   comment: string | undefined;
 }
 
-/** "10.244.1.5/24" → "10.244.1.0/24" (the pod's subnet); works for IPv4 and IPv6. */
+/** "10.244.1.5/24" → "10.244.1.0/24" (the pod's subnet), printed as Go prints it. */
 export function networkOf(cidr: string): string {
-  const [ip, lenText] = cidr.split('/');
-  const len = Number(lenText);
-  if (ip === undefined || !Number.isInteger(len)) throw new Error(`invalid CIDR ${cidr}`);
-  if (ip.includes(':')) {
-    const v = ipv6ToBigInt(ip);
-    const mask = len === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n);
-    return `${bigIntToIpv6(v & mask)}/${len}`;
-  }
-  const parts = ip.split('.').map(Number);
-  const v = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const n = (v & mask) >>> 0;
-  return `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')}/${len}`;
-}
-
-function ipv6ToBigInt(ip: string): bigint {
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-  const h = head === '' || head === undefined ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-function bigIntToIpv6(v: bigint): string {
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((v >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // compress the longest run of zero groups
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  const net = parseCidr(cidr);
+  if (net === undefined) throw new Error(`invalid CIDR ${cidr}`);
+  return formatCidr({ ip: networkAddress(net), prefix: net.prefix });
 }
 
 export class NftablesMasq implements MasqBackend {

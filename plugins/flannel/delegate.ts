@@ -16,7 +16,7 @@
  */
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
-import { type IPNet, formatCidr, formatIp, parseCidr, parseIp } from '../../ipam/host-local/ip.ts';
+import { type IPNet, formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ip.ts';
 import { type FlannelConf, checkDelegate } from './config.ts';
 import type { SubnetEnv } from './subnet-env.ts';
 

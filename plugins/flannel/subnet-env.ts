@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { errnoCode } from '../../lib/cni/errors.ts';
-import { type IPNet, formatCidr, networkAddress, parseCidr } from '../../ipam/host-local/ip.ts';
+import { type IPNet, formatCidr, networkAddress, parseCidr } from '../../lib/ip.ts';
 
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
 

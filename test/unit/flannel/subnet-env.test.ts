@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatCidr } from '../../../ipam/host-local/ip.ts';
+import { formatCidr } from '../../../lib/ip.ts';
 import { type SubnetEnv, SubnetEnvError, describeSubnetEnv, loadSubnetEnv, parseSubnetEnv } from '../../../plugins/flannel/subnet-env.ts';
 
 const F = '/run/flannel/subnet.env';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CniError } from '../../../lib/cni/errors.ts';
 import { RangeIter, allocateFromSet, matchRequested } from '../../../ipam/host-local/allocator.ts';
-import { type IP, formatIp, parseCidr, parseIp } from '../../../ipam/host-local/ip.ts';
+import { type IP, formatIp, parseCidr, parseIp } from '../../../lib/ip.ts';
 import { MemoryStore } from '../../../ipam/host-local/memory-store.ts';
 import { type RangeSet, canonicalizeRangeSet } from '../../../ipam/host-local/range-set.ts';
 import type { Attachment } from '../../../ipam/host-local/store.ts';

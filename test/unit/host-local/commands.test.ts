@@ -8,7 +8,7 @@ import type { Logger } from '../../../lib/cni/skel.ts';
 import { CniError } from '../../../lib/cni/errors.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type CommandConfig } from '../../../ipam/host-local/commands.ts';
 import { loadIpamConfig } from '../../../ipam/host-local/config.ts';
-import { type IP, formatIp, parseIp } from '../../../ipam/host-local/ip.ts';
+import { type IP, formatIp, parseIp } from '../../../lib/ip.ts';
 import { MemoryStore } from '../../../ipam/host-local/memory-store.ts';
 import type { Attachment } from '../../../ipam/host-local/store.ts';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { NetConf } from '../../../lib/cni/conf.ts';
 import { CniError } from '../../../lib/cni/errors.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, loadIpamConfig } from '../../../ipam/host-local/config.ts';
-import { formatIp } from '../../../ipam/host-local/ip.ts';
+import { formatIp } from '../../../lib/ip.ts';
 import { rangeSetToString } from '../../../ipam/host-local/range-set.ts';
 
 function conf(ipam: Record<string, unknown>, extra: Record<string, unknown> = {}): NetConf {

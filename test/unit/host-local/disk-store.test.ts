@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError } from '../../../lib/cni/errors.ts';
 import { DiskStore, type ReserveStep, TMP_PREFIX, parseLeaseContent } from '../../../ipam/host-local/disk-store.ts';
-import { type IP, formatIp, parseIp } from '../../../ipam/host-local/ip.ts';
+import { type IP, formatIp, parseIp } from '../../../lib/ip.ts';
 import { ipamAdd, ipamDel, ipamGc } from '../../../ipam/host-local/commands.ts';
 import { loadIpamConfig } from '../../../ipam/host-local/config.ts';
 

@@ -1,6 +1,6 @@
 /** Range and range-set maths: defaults, validation with the reference's messages, containment, overlap, free counts. */
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseCidr, parseIp } from '../../../ipam/host-local/ip.ts';
+import { formatIp, parseCidr, parseIp } from '../../../lib/ip.ts';
 import { type RangeSpec, canonicalizeRange, rangeContains, rangeSize, rangeToString, rangesOverlap } from '../../../ipam/host-local/range.ts';
 import { canonicalizeRangeSet, freeCount, isGatewayOf, rangeFor, rangeSetToString, rangeSetsOverlap } from '../../../ipam/host-local/range-set.ts';
 

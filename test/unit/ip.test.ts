@@ -1,6 +1,6 @@
 /** Address parsing and printing agree with Go's net package, whose printed form names the lease files. */
 import { describe, expect, it } from 'vitest';
-import { formatCidr, formatIp, ipAdd, lastAddress, netContains, networkAddress, parseCidr, parseIp, parseIpMaybePrefix } from '../../../ipam/host-local/ip.ts';
+import { formatCidr, formatIp, ipAdd, lastAddress, netContains, networkAddress, parseCidr, parseIp, parseIpMaybePrefix } from '../../lib/ip.ts';
 
 function ip(s: string) {
   const v = parseIp(s);
