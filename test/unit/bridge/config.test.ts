@@ -5,21 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { NetConf } from '../../../lib/cni/conf.ts';
-import { CniError } from '../../../lib/cni/errors.ts';
 import { collectVlanTrunk, loadBridgeConfig, parseMacText } from '../../../plugins/bridge/config.ts';
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 function conf(extra: Record<string, unknown> = {}): NetConf {
   return { cniVersion: '1.0.0', name: 'cbr0', type: 'bridge', ...extra };
-}
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('loadBridgeConfig', () => {
@@ -138,7 +128,7 @@ describe('loadBridgeConfig', () => {
   ];
   for (const [what, extra, msg] of bad) {
     it(`refuses ${what} with code 7`, () => {
-      const e = failure(() => loadBridgeConfig(conf(extra), ''));
+      const e = cniErrorOf(() => loadBridgeConfig(conf(extra), ''));
       expect(e.code).toBe(7);
       expect(e.msg).toBe(msg);
     });
@@ -148,11 +138,11 @@ describe('loadBridgeConfig', () => {
     const refusedByAdd = conf({ hairpinMode: true, promiscMode: true, vlan: 5000, mtu: 20, ipMasqBackend: 'x', args: { cni: { mac: 'nope' } }, disableContainerInterface: true, ipam: { type: 'host-local' } });
     const c = loadBridgeConfig(refusedByAdd, 'MAC=zz;bad', { teardown: true });
     expect(c).toMatchObject({ vlan: 0, mtu: 0, ipMasqBackend: undefined, mac: undefined, ipamType: 'host-local' });
-    expect(failure(() => loadBridgeConfig(conf({ ipMasq: 'yes' }), '', { teardown: true })).code).toBe(7);
+    expect(cniErrorOf(() => loadBridgeConfig(conf({ ipMasq: 'yes' }), '', { teardown: true })).code).toBe(7);
   });
 
   it('refuses a bad CNI_ARGS MAC with code 4', () => {
-    const e = failure(() => loadBridgeConfig(conf(), 'MAC=zz'));
+    const e = cniErrorOf(() => loadBridgeConfig(conf(), 'MAC=zz'));
     expect(e.code).toBe(4);
     expect(e.msg).toBe('invalid CNI_ARGS: "CNI_ARGS MAC" is not a MAC address, got "zz"');
   });
@@ -175,7 +165,7 @@ describe('collectVlanTrunk', () => {
   ];
   for (const [trunk, msg] of bad) {
     it(`refuses ${JSON.stringify(trunk)}: ${msg}`, () => {
-      const e = failure(() => collectVlanTrunk(trunk));
+      const e = cniErrorOf(() => collectVlanTrunk(trunk));
       expect(e.code).toBe(7);
       expect(e.msg).toBe(msg);
     });

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../lib/cni/errors.ts';
 import { COMMON_ARGS, loadCniArgs, parseCniArgs } from '../../../lib/cni/args.ts';
-
-function errorOf(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CniError);
-    return err as CniError;
-  }
-  throw new Error('expected an error');
-}
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 describe('parseCniArgs', () => {
   it.each([
@@ -43,7 +33,7 @@ describe('parseCniArgs', () => {
     ['A=1;B', 'ARGS: invalid pair "B"'],
     ['A=1;B;C', 'ARGS: invalid pair "B"'],
   ])('rejects %j (code 4)', (raw, msg) => {
-    const e = errorOf(() => parseCniArgs(raw));
+    const e = cniErrorOf(() => parseCniArgs(raw));
     expect([e.code, e.msg]).toEqual([4, msg]);
   });
 });
@@ -63,17 +53,17 @@ describe('loadCniArgs', () => {
   });
 
   it('keys are case-sensitive, as in the reference', () => {
-    const e = errorOf(() => loadCniArgs('ip=10.1.0.5', strict));
+    const e = cniErrorOf(() => loadCniArgs('ip=10.1.0.5', strict));
     expect(e.msg).toBe('ARGS: unknown args ["ip=10.1.0.5"]');
   });
 
   it('strict: unknown keys are listed together, Go %q style (code 4)', () => {
-    const e = errorOf(() => loadCniArgs('FOO=1;IP=10.1.0.5;BAR=x=y', strict));
+    const e = cniErrorOf(() => loadCniArgs('FOO=1;IP=10.1.0.5;BAR=x=y', strict));
     expect([e.code, e.msg]).toEqual([4, 'ARGS: unknown args ["FOO=1" "BAR=x=y"]']);
   });
 
   it('strict: an empty key is an unknown arg', () => {
-    expect(errorOf(() => loadCniArgs('=v', strict)).msg).toBe('ARGS: unknown args ["=v"]');
+    expect(cniErrorOf(() => loadCniArgs('=v', strict)).msg).toBe('ARGS: unknown args ["=v"]');
     expect(loadCniArgs('=v;IgnoreUnknown=1', strict).size).toBe(1);
   });
 
@@ -88,17 +78,17 @@ describe('loadCniArgs', () => {
   });
 
   it.each(['0', 'false', 'FALSE'])('IgnoreUnknown=%s keeps the strict rule', (v) => {
-    expect(errorOf(() => loadCniArgs(`IgnoreUnknown=${v};FOO=1`, strict)).msg).toBe('ARGS: unknown args ["FOO=1"]');
+    expect(cniErrorOf(() => loadCniArgs(`IgnoreUnknown=${v};FOO=1`, strict)).msg).toBe('ARGS: unknown args ["FOO=1"]');
   });
 
   it.each(['yes', '2', '', 'on'])('IgnoreUnknown=%j is a parse error, lenient or not', (v) => {
     for (const opts of [strict, lenient]) {
-      const e = errorOf(() => loadCniArgs(`IgnoreUnknown=${v}`, opts));
+      const e = cniErrorOf(() => loadCniArgs(`IgnoreUnknown=${v}`, opts));
       expect([e.code, e.msg, e.details]).toEqual([4, `ARGS: error parsing value of pair "IgnoreUnknown=${v}"`, 'boolean unmarshal error']);
     }
   });
 
   it('an invalid pair fails before anything else', () => {
-    expect(errorOf(() => loadCniArgs('IgnoreUnknown=1;junk', lenient)).msg).toBe('ARGS: invalid pair "junk"');
+    expect(cniErrorOf(() => loadCniArgs('IgnoreUnknown=1;junk', lenient)).msg).toBe('ARGS: invalid pair "junk"');
   });
 });

@@ -1,8 +1,8 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../lib/cni/errors.ts';
 import { type CompiledValidator, type JsonObject, type SchemaNode, canonicalizeKeys, isObject, validateConf } from '../../../lib/cni/conf.ts';
 import netconfSchema from '../../../lib/cni/schemas/netconf.schema.json' with { type: 'json' };
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 /** Compiled the way scripts/gen-validators.mjs does it. */
 function compile(schema: SchemaNode): CompiledValidator {
@@ -54,16 +54,6 @@ const PLUGIN: SchemaNode = {
   required: ['name'],
 };
 const validatePlugin = compile(PLUGIN);
-
-function errorOf(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CniError);
-    return err as CniError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('isObject', () => {
   it.each([
@@ -171,7 +161,7 @@ describe('validateConf', () => {
     ['a map value', { name: 'n', capabilities: { portMappings: 'yes' } }, 'invalid network config: "capabilities.portMappings" must be boolean, got "yes"'],
     ['an object expected', { name: 'n', runtimeConfig: [] }, 'invalid network config: "runtimeConfig" must be object, got []'],
   ])('netconf: %s', (_what, conf, msg) => {
-    const e = errorOf(() => validateConf(conf, NETCONF, validateNetconf));
+    const e = cniErrorOf(() => validateConf(conf, NETCONF, validateNetconf));
     expect([e.code, e.msg]).toEqual([7, msg]);
   });
 
@@ -184,13 +174,13 @@ describe('validateConf', () => {
     ['a key containing "/"', { name: 'n', 'cni.dev/valid-attachments': [5] }, 'invalid network config: "cni.dev/valid-attachments.0" must be object, got 5'],
     ['capitalised keys from containerd', { name: 'n', RuntimeConfig: { PortMappings: [{ HostPort: '8080', ContainerPort: 80 }] } }, 'invalid network config: "runtimeConfig.portMappings.0.hostPort" must be integer, got "8080"'],
   ])('plugin schema: %s', (_what, conf, msg) => {
-    const e = errorOf(() => validateConf(conf, PLUGIN, validatePlugin));
+    const e = cniErrorOf(() => validateConf(conf, PLUGIN, validatePlugin));
     expect([e.code, e.msg]).toEqual([7, msg]);
   });
 
   it('a validator failing without errors is still code 7', () => {
     const alwaysFalse: CompiledValidator = () => false;
-    const e = errorOf(() => validateConf({ name: 'n' }, PLUGIN, alwaysFalse));
+    const e = cniErrorOf(() => validateConf({ name: 'n' }, PLUGIN, alwaysFalse));
     expect([e.code, e.msg]).toEqual([7, 'invalid network config']);
   });
 });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../lib/cni/errors.ts';
 import {
   COMMANDS,
   ENV_TABLE,
@@ -10,16 +9,7 @@ import {
   validateInterfaceName,
   validateNetworkName,
 } from '../../../lib/cni/env.ts';
-
-function errorOf(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CniError);
-    return err as CniError;
-  }
-  throw new Error('expected an error');
-}
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 const TOO_LONG = { code: 4, msg: 'interface name is too long', details: 'interface name should be less than 16 characters' };
 const DOTS = { code: 4, msg: 'interface name is . or ..', details: '' };
@@ -64,12 +54,12 @@ describe('validateInterfaceName', () => {
     ['e\u2003th', CHARS], // em space
     ['e\u3000th', CHARS], // ideographic space
   ])('rejects %j', (name, want) => {
-    const e = errorOf(() => validateInterfaceName(name));
+    const e = cniErrorOf(() => validateInterfaceName(name));
     expect({ code: e.code, msg: e.msg, details: e.details }).toEqual(want);
   });
 
   it('checks the length before the characters', () => {
-    expect(errorOf(() => validateInterfaceName('a/b:c d/e:f g/h:i')).msg).toBe('interface name is too long');
+    expect(cniErrorOf(() => validateInterfaceName('a/b:c d/e:f g/h:i')).msg).toBe('interface name is too long');
   });
 });
 
@@ -80,14 +70,14 @@ describe('validateContainerId and validateNetworkName', () => {
   });
 
   it.each(['-abc', '_abc', '.abc', 'a b', 'a/b', 'a:b', 'ä', 'abc\n'])('reject %j', (id) => {
-    const c = errorOf(() => validateContainerId(id));
+    const c = cniErrorOf(() => validateContainerId(id));
     expect({ code: c.code, msg: c.msg, details: c.details }).toEqual({ code: 4, msg: 'invalid characters in containerID', details: id });
-    const n = errorOf(() => validateNetworkName(id));
+    const n = cniErrorOf(() => validateNetworkName(id));
     expect({ code: n.code, msg: n.msg, details: n.details }).toEqual({ code: 7, msg: 'invalid characters found in network name', details: id });
   });
 
   it('an empty container id is code 3 "missing containerID" (the runtime-side check)', () => {
-    const e = errorOf(() => validateContainerId(''));
+    const e = cniErrorOf(() => validateContainerId(''));
     expect([e.code, e.msg]).toEqual([3, 'missing containerID']);
   });
 });
@@ -127,7 +117,7 @@ describe('readCniEnv', () => {
     [{ CNI_COMMAND: 'GC' }, '[CNI_PATH]'],
     [{ CNI_COMMAND: 'STATUS', CNI_PATH: '' }, '[CNI_PATH]'],
   ])('names missing variables together: %j', (env, names) => {
-    const e = errorOf(() => readCniEnv(env));
+    const e = cniErrorOf(() => readCniEnv(env));
     expect([e.code, e.msg]).toEqual([4, `required env variables ${names} missing`]);
   });
 
@@ -137,7 +127,7 @@ describe('readCniEnv', () => {
   });
 
   it('a present but invalid value fails before the missing ones are reported', () => {
-    const e = errorOf(() => readCniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'bad id' }));
+    const e = cniErrorOf(() => readCniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'bad id' }));
     expect(e.msg).toBe('invalid characters in containerID');
   });
 

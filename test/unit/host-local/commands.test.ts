@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../../lib/cni/skel.ts';
-import { CniError } from '../../../lib/cni/errors.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type CommandConfig } from '../../../ipam/host-local/commands.ts';
 import { loadIpamConfig } from '../../../ipam/host-local/config.ts';
 import { type IP, formatIp, parseIp } from '../../../lib/ip.ts';
 import { MemoryStore } from '../../../ipam/host-local/memory-store.ts';
 import type { Attachment } from '../../../ipam/host-local/store.ts';
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 function ip(s: string): IP {
   const v = parseIp(s);
@@ -38,16 +38,6 @@ function held(store: MemoryStore): string[] {
     .sort();
 }
 
-function error(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
-
 describe('ipamAdd', () => {
   it('takes one address per range set with its gateway and prefix', () => {
     const store = new MemoryStore();
@@ -63,7 +53,7 @@ describe('ipamAdd', () => {
     store.seed(ip('fd00::2'), { containerId: 'x', ifName: 'eth0' });
     const c = cfg([[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/126' }]]);
     store.seed(ip('fd00::3'), { containerId: 'ctr-a', ifName: 'eth9' });
-    const e = error(() => ipamAdd(c, store, A));
+    const e = cniErrorOf(() => ipamAdd(c, store, A));
     expect(e.code).toBe(999);
     expect(e.msg).toBe('failed to allocate for range 1: no IP addresses available in range set: fd00::1-fd00::3');
     expect(held(store)).toEqual(['fd00::2=x/eth0', 'fd00::3=ctr-a/eth9']);
@@ -71,7 +61,7 @@ describe('ipamAdd', () => {
 
   it('refuses requested addresses no set holds before touching the store', () => {
     const store = new MemoryStore();
-    const e = error(() => ipamAdd(cfg([[{ subnet: '10.0.0.0/24' }]], 'IP=10.0.0.5,10.0.0.6'), store, A));
+    const e = cniErrorOf(() => ipamAdd(cfg([[{ subnet: '10.0.0.0/24' }]], 'IP=10.0.0.5,10.0.0.6'), store, A));
     expect(e.msg).toBe('failed to allocate all requested IPs: 10.0.0.6');
     expect(store.lockCount).toBe(0);
     expect(held(store)).toEqual([]);
@@ -88,7 +78,7 @@ describe('ipamAdd', () => {
     ipamAdd(DUAL, store, A);
     const c = cfg([[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/120' }]], 'IP=10.0.0.9');
     // set 0 takes the requested .9, set 1 refuses the duplicate: .9 goes back, the first ADD's leases stay
-    expect(error(() => ipamAdd(c, store, A)).msg).toBe('failed to allocate for range 1: fd00::2 has been allocated to ctr-a, duplicate allocation is not allowed');
+    expect(cniErrorOf(() => ipamAdd(c, store, A)).msg).toBe('failed to allocate for range 1: fd00::2 has been allocated to ctr-a, duplicate allocation is not allowed');
     expect(held(store)).toEqual(['10.0.0.2=ctr-a/eth0', 'fd00::2=ctr-a/eth0']);
   });
 });
@@ -135,7 +125,7 @@ describe('ipamDel', () => {
     store.seed(ip('10.0.0.2'), A);
     store.seed(ip('10.0.0.3'), A);
     store.seed(ip('fd00::3'), A);
-    const e = error(() => ipamDel(DUAL, store, A, recorder()));
+    const e = cniErrorOf(() => ipamDel(DUAL, store, A, recorder()));
     expect(e.msg).toBe('failed to release 2 of 3 addresses of container ctr-a interface eth0: 10.0.0.3: EIO: i/o error; fd00::3: EIO: i/o error');
     expect(held(store)).toEqual(['10.0.0.3=ctr-a/eth0', 'fd00::3=ctr-a/eth0']);
   });
@@ -159,7 +149,7 @@ describe('ipamCheck', () => {
     const store = new MemoryStore();
     for (const m of mine) store.seed(ip(m), A);
     store.seed(ip('10.0.0.3'), B);
-    expect(error(() => ipamCheck(DUAL, store, A, prev)).msg).toBe(msg);
+    expect(cniErrorOf(() => ipamCheck(DUAL, store, A, prev)).msg).toBe(msg);
   });
 
   it('accepts legacy leases of the container', () => {
@@ -213,7 +203,7 @@ describe('ipamGc', () => {
     store.seed(ip('10.0.0.2'), A);
     store.seed(ip('10.0.0.3'), B);
     store.seed(ip('10.0.0.4'), B);
-    const e = error(() => ipamGc(DUAL, store, [], recorder()));
+    const e = cniErrorOf(() => ipamGc(DUAL, store, [], recorder()));
     expect(e.msg).toBe('GC of network net in /nonexistent/net: 1 lease(s) not released: 10.0.0.3: EACCES: permission denied');
     expect(held(store)).toEqual(['10.0.0.3=ctr-b/eth0']);
   });
@@ -235,7 +225,7 @@ describe('ipamStatus', () => {
     const store = new MemoryStore();
     const c = cfg([[{ subnet: '10.0.0.0/30' }]]);
     ipamAdd(c, store, A);
-    const e = error(() => ipamStatus(c, store, recorder()));
+    const e = cniErrorOf(() => ipamStatus(c, store, recorder()));
     expect(e.code).toBe(50);
     expect(e.msg).toBe('host-local: no IP addresses available in range set: 10.0.0.1-10.0.0.2');
   });
@@ -243,7 +233,7 @@ describe('ipamStatus', () => {
   it('answers 50 when the store is unusable', () => {
     const store = new MemoryStore();
     store.brokenReason = 'EROFS: read-only file system';
-    const e = error(() => ipamStatus(DUAL, store, recorder()));
+    const e = cniErrorOf(() => ipamStatus(DUAL, store, recorder()));
     expect(e.code).toBe(50);
     expect(e.msg).toBe('host-local: data directory /nonexistent/net is not usable: EROFS: read-only file system');
   });

@@ -5,23 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { NetConf } from '../../../lib/cni/conf.ts';
-import { CniError } from '../../../lib/cni/errors.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, loadIpamConfig } from '../../../ipam/host-local/config.ts';
 import { formatIp } from '../../../lib/ip.ts';
 import { rangeSetToString } from '../../../ipam/host-local/range-set.ts';
+import { cniErrorOf } from '../../helpers/errors.ts';
 
 function conf(ipam: Record<string, unknown>, extra: Record<string, unknown> = {}): NetConf {
   return { cniVersion: '1.0.0', name: 'net1', type: 'bridge', ipam: { type: 'host-local', ...ipam }, ...extra };
-}
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('loadIpamConfig', () => {
@@ -97,7 +87,7 @@ describe('loadIpamConfig', () => {
     const two = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] };
     expect(loadIpamConfig({ ...conf(two), cniVersion: '0.3.0' }, '').ranges).toHaveLength(2);
     expect(loadIpamConfig({ ...conf({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] }), cniVersion: '0.2.0' }, '').ranges).toHaveLength(2);
-    const e = failure(() => loadIpamConfig({ ...conf(two), cniVersion: '0.2.0' }, ''));
+    const e = cniErrorOf(() => loadIpamConfig({ ...conf(two), cniVersion: '0.2.0' }, ''));
     expect(e.code).toBe(7);
     expect(e.msg).toBe('CNI version 0.2.0 does not support more than 1 address per family');
   });
@@ -122,13 +112,13 @@ describe('loadIpamConfig', () => {
     ['a bad args.cni.ips entry', conf({ subnet: '10.1.0.0/24' }, { args: { cni: { ips: ['nope'] } } }), 'invalid network config: "args.cni.ips.0" is not an IP address, got "nope"'],
     ['a negative lockTimeout', conf({ subnet: '10.1.0.0/24', lockTimeout: -1 }), 'invalid network config: "ipam.lockTimeout" must be >= 0, got -1'],
   ])('refuses %s with code 7', (_what, c, msg) => {
-    const e = failure(() => loadIpamConfig(c, ''));
+    const e = cniErrorOf(() => loadIpamConfig(c, ''));
     expect(e.code).toBe(7);
     expect(e.msg).toBe(msg);
   });
 
   it('refuses a bad CNI_ARGS IP with code 4 in the reference wording', () => {
-    const e = failure(() => loadIpamConfig(conf({ subnet: '10.1.0.0/24' }), 'IP=10.1.0.5,bogus'));
+    const e = cniErrorOf(() => loadIpamConfig(conf({ subnet: '10.1.0.0/24' }), 'IP=10.1.0.5,bogus'));
     expect(e.code).toBe(4);
     expect(e.msg).toBe('ARGS: error parsing value of pair "IP=10.1.0.5,bogus": invalid IP address bogus');
   });
