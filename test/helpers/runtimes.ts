@@ -358,6 +358,9 @@ export const HOST_PATHS = ['/etc/cni/net.d', '/opt/cni', '/opt/containerd', '/va
 export function hostSnapshot(): Record<string, string> {
   const snap: Record<string, string> = {};
   for (const p of HOST_PATHS) snap[p] = existsSync(p) ? must(['find', p, '-printf', '%P %y %s\\n']).split('\n').sort().join('\n') : '(absent)';
+  // other suites may use host-local's default /var/lib/cni/networks; a runtime's cache would be under results/
+  delete snap['/var/lib/cni'];
+  snap['/var/lib/cni/results'] = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results').sort().join(' ') : '(absent)';
   const links = JSON.parse(must(['ip', '-j', 'link', 'show'])) as { ifname: string }[];
   snap['host links named t-rt*'] = links
     .map((l) => l.ifname)
@@ -609,7 +612,7 @@ function installExitHook(dir: string): void {
 /**
  * podman 4.3 with the CNI backend and a configuration of the suite's own:
  * CONTAINERS_CONF, CONTAINERS_STORAGE_CONF (vfs in temp dirs), runc state in
- * the temp dir, run in the node's network namespace and in a mount namespace
+ * the temp dir (a runtime entry that runs `runc --root <temp>`), run in the node's network namespace and in a mount namespace
  * where /var/lib is a temp dir (libcni's cache, the blob-info cache). /run/netns
  * stays shared with the machine, so the netns podman makes is seen by the
  * next podman command and by conmon's cleanup.
@@ -647,15 +650,20 @@ export class PrivatePodman {
         `default_network = "t-rt-default-${node.tag}"`,
         '[engine]',
         'cgroup_manager = "cgroupfs"',
+        // runc with its state in the temp dir (else /run/runc), for podman and for conmon's cleanup alike
+        'runtime = "t-runc"',
         'events_logger = "file"',
         `events_logfile_path = ${JSON.stringify(join(this.dir, 'events.log'))}`,
         `tmp_dir = ${JSON.stringify(join(this.dir, 'tmp'))}`,
         `image_copy_tmp_dir = ${JSON.stringify(join(this.dir, 'image-tmp'))}`,
         `static_dir = ${JSON.stringify(join(this.dir, 'root', 'libpod'))}`,
         `volume_path = ${JSON.stringify(join(this.dir, 'root', 'volumes'))}`,
+        '[engine.runtimes]',
+        `t-runc = [${JSON.stringify(join(this.dir, 'runc.sh'))}]`,
         '',
       ].join('\n'),
     );
+    writeFileSync(join(this.dir, 'runc.sh'), `#!/bin/sh\nexec runc --root ${q(join(this.dir, 'runc'))} "$@"\n`, { mode: 0o755 });
     writeFileSync(this.storageConf, ['[storage]', 'driver = "vfs"', `graphroot = ${JSON.stringify(join(this.dir, 'root'))}`, `runroot = ${JSON.stringify(join(this.dir, 'runroot'))}`, ''].join('\n'));
     mkdirSync(join(node.varLib, 'cni'), { recursive: true });
   }
@@ -671,7 +679,7 @@ export class PrivatePodman {
       bindOver('/var/lib', this.node.varLib, scratch),
       'exec "$@"',
     ].join('\n');
-    return ['nsenter', `--net=${this.node.ns.path}`, 'unshare', '-m', '--propagation', 'unchanged', 'sh', '-c', script, 'sh', 'podman', '--runtime-flag', `root=${join(this.dir, 'runc')}`, ...args];
+    return ['nsenter', `--net=${this.node.ns.path}`, 'unshare', '-m', '--propagation', 'unchanged', 'sh', '-c', script, 'sh', 'podman', ...args];
   }
 
   env(): Record<string, string> {
