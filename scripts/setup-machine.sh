@@ -3,8 +3,11 @@
 # need on a fresh Debian machine (root): gcc and strip for the build, iproute2
 # for test namespaces, iptables and nftables for masquerade, ping for the
 # two-node demo, strace (the flannel tests count the processes a chain
-# starts), and Debian's Go reference plugins (/usr/lib/cni) for the interop
-# tests and the benchmark.
+# starts), Debian's Go reference plugins (/usr/lib/cni) for the interop
+# tests and the benchmark, and for the runtime suites and the startup bench
+# (test/integration/runtime-*.test.ts, scripts/bench/runtime-startup.mjs):
+# containerd 1.6 with runc, podman 4.3 (with conmon), and busybox-static, whose
+# binary becomes the test image (built offline, no registry needed).
 # Packages already present are left alone.
 set -euo pipefail
 need=()
@@ -17,6 +20,13 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v strace >/dev/null || need+=(strace)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+command -v containerd >/dev/null && command -v ctr >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+command -v podman >/dev/null || need+=(podman)
+command -v conmon >/dev/null || need+=(conmon)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v nsenter >/dev/null && command -v findmnt >/dev/null || need+=(util-linux)
+command -v tar >/dev/null || need+=(tar)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -199,8 +199,14 @@ function q(s: string): string {
 
 export interface NodeOptions {
   cniVersion: '1.0.0' | '1.1.0';
-  /** Chain our portmap/Go's portmap after flannel, as kube-flannel does (default true). */
+  /** Chain portmap after flannel, as kube-flannel does (default true). */
   portmap?: boolean;
+  /**
+   * 'kube-flannel' (default): the kube-flannel conflist, plugins as `expectedSources` says.
+   * 'go-bridge': the Go bridge + host-local with the delegate config our flannel renders from this
+   * node's subnet.env, every plugin from /usr/lib/cni (the benchmark's comparison).
+   */
+  chain?: 'kube-flannel' | 'go-bridge';
 }
 
 export interface Leftovers {
@@ -264,16 +270,31 @@ export class RuntimeNode {
     mkdirSync(this.confDir);
     mkdirSync(this.varLib);
     writeFileSync(this.subnetFile, `FLANNEL_NETWORK=${this.cluster}\nFLANNEL_SUBNET=${this.gateway}/24\nFLANNEL_MTU=${this.mtu}\nFLANNEL_IPMASQ=false\n`);
-    this.sources = makePluginDir(this.binDir);
+    if (opts.chain === 'go-bridge') {
+      mkdirSync(this.binDir);
+      this.sources = new Map(CHAIN_TYPES.map((t) => [t, join(GO_CNI_DIR, t)]));
+      for (const [t, target] of this.sources) symlinkSync(target, join(this.binDir, t));
+    } else {
+      this.sources = makePluginDir(this.binDir);
+    }
     // kube-flannel's conflist (conf-examples/flannel-kube-<v>.conflist) plus what a node in a namespace needs
     const example = JSON.parse(readFileSync(join(ROOT, 'conf-examples', `flannel-kube-${opts.cniVersion}.conflist`), 'utf8')) as { plugins: Record<string, unknown>[] };
     const plugins = example.plugins
       .filter((p) => opts.portmap !== false || p['type'] !== 'portmap')
-      .map((p) =>
-        p['type'] === 'flannel'
-          ? { ...p, subnetFile: this.subnetFile, dataDir: this.flannelDir, delegate: { ...(p['delegate'] as Record<string, unknown>), bridge: this.bridge }, ipam: { dataDir: this.ipamDir } }
-          : p,
-      );
+      .map((p) => {
+        if (p['type'] !== 'flannel') return p;
+        const delegate = { ...(p['delegate'] as Record<string, unknown>), bridge: this.bridge };
+        if (opts.chain !== 'go-bridge') return { ...p, subnetFile: this.subnetFile, dataDir: this.flannelDir, delegate, ipam: { dataDir: this.ipamDir } };
+        // what flannel renders from subnet.env (FLANNEL_IPMASQ=false → ipMasq), see plugins/flannel/delegate.ts
+        return {
+          type: 'bridge',
+          ...delegate,
+          ipMasq: true,
+          mtu: this.mtu,
+          isGateway: true,
+          ipam: { type: 'host-local', dataDir: this.ipamDir, ranges: [[{ subnet: this.subnet }]], routes: [{ dst: this.cluster }] },
+        };
+      });
     this.conflist = { ...example, name: this.network, plugins };
     // "10-" sorts before the podman package's 87-podman-bridge.conflist, though ctr only ever sees this directory
     this.conflistPath = join(this.confDir, `10-${this.network}.conflist`);
