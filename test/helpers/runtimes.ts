@@ -656,18 +656,16 @@ export class PrivatePodman {
     for (const d of ['root', 'runroot', 'tmp', 'runc', 'image-tmp']) mkdirSync(join(this.dir, d));
     this.containersConf = join(this.dir, 'containers.conf');
     this.storageConf = join(this.dir, 'storage.conf');
+    // conf-examples/podman-containers.conf with the node's directories, then what keeps podman off the machine's state
+    const example = readFileSync(join(ROOT, 'conf-examples', 'podman-containers.conf'), 'utf8');
+    const sections = [...example.matchAll(/^\[([^\]]+)\]/gm)].map((m) => m[1]);
+    if (!example.includes('"/opt/cni/bin"') || !example.includes('"/etc/cni/net.d"') || sections.at(-1) !== 'network') throw new Error('conf-examples/podman-containers.conf changed shape: the test expects both paths and [network] last');
     writeFileSync(
       this.containersConf,
       [
-        '[containers]',
-        // podman's defaults (nofile and nproc at the maximum) fail on small VMs: "error setting rlimit type 7"
-        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-        'log_driver = "k8s-file"',
-        '[network]',
-        'network_backend = "cni"',
-        `cni_plugin_dirs = [${JSON.stringify(node.binDir)}]`,
-        `network_config_dir = ${JSON.stringify(node.confDir)}`,
-        // never one of ours: a conflist podman refuses must not be replaced by its built-in default
+        example.replace('"/opt/cni/bin"', JSON.stringify(node.binDir)).replace('"/etc/cni/net.d"', JSON.stringify(node.confDir)).trimEnd(),
+        // (still in [network], the example's last section) never one of ours: a conflist podman refuses must
+        // not be replaced by its built-in default network of the same name
         `default_network = "t-rt-default-${node.tag}"`,
         '[engine]',
         'cgroup_manager = "cgroupfs"',
