@@ -387,6 +387,12 @@ export function hostSnapshot(): Record<string, string> {
     .map((l) => l.ifname)
     .filter((n) => n.startsWith('t-rt'))
     .join(' ');
+  // rules of the host's namespace naming a suite's network, bridge or ctr container ("t-rt...")
+  snap['host rules naming t-rt*'] = [run(['iptables-save']).stdout, run(['ip6tables-save']).stdout, run(['nft', 'list', 'ruleset']).stdout]
+    .join('\n')
+    .split('\n')
+    .filter((l) => l.includes('t-rt'))
+    .join('\n');
   return snap;
 }
 
