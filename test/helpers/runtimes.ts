@@ -70,6 +70,19 @@ function must(argv: readonly string[], opts: { env?: Record<string, string>; inp
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Calls `fn` until `ok` accepts its result (at most `attempts` times, `delayMs` apart) and returns the last
+ * result: the pods' one-connection-at-a-time `nc -l` loops are briefly not listening between two clients.
+ */
+export function retrying<T>(fn: () => T, ok: (t: T) => boolean, attempts = 5, delayMs = 300): T {
+  let r = fn();
+  for (let i = 1; i < attempts && !ok(r); i++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
+    r = fn();
+  }
+  return r;
+}
+
 /** Fails with the reason when a program the runtime suites need is missing (never a silent skip). */
 export function requireTools(names: readonly string[]): void {
   if (process.getuid?.() !== 0) throw new Error('the runtime suites need root (network and mount namespaces, containerd, podman)');

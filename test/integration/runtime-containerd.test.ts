@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GO_CNI_DIR } from '../helpers/exec.ts';
 import { leftoverTestNetns } from '../helpers/netns.ts';
-import { type CtrPod, CtrRunError, OUR_EXE, PrivateContainerd, RuntimeNode, expectedSources, hostSnapshot, ourPlugins, pluginDirLinks, podView } from '../helpers/runtimes.ts';
+import { type CtrPod, CtrRunError, OUR_EXE, PrivateContainerd, type Run, RuntimeNode, expectedSources, hostSnapshot, ourPlugins, pluginDirLinks, podView, retrying } from '../helpers/runtimes.ts';
 
 /** The pods' main process: a TCP server on port 7000 that answers each line with "<name> got <line>". */
 const serve = (name: string): string[] => ['sh', '-c', `while true; do nc -l -p 7000 -e sh -c 'read l; echo "${name} got $l"'; done`];
@@ -97,17 +97,25 @@ describe('containerd 1.6 (ctr run --cni), kube-flannel 1.0.0 conflist', () => {
       [a, node.gateway],
       [b, node.gateway],
     ] as const) {
-      const r = ctrd.exec(from, ['ping', '-c', '1', '-W', '2', to]);
+      const r = retrying(
+        () => ctrd.exec(from, ['ping', '-c', '1', '-W', '2', to]),
+        (x) => x.code === 0,
+        2,
+      );
       expect(r.code, `${from.id} → ${to}: ${r.stdout} ${r.stderr}`).toBe(0);
     }
   });
 
   it('exchanges data over TCP between the pods (busybox nc)', () => {
-    const r = ctrd.exec(b, ['sh', '-c', `echo hello-from-b | nc -w 3 ${ipA} 7000`]);
+    const say = (from: CtrPod, to: string, line: string): Run =>
+      retrying(
+        () => ctrd.exec(from, ['sh', '-c', `echo ${line} | nc -w 3 ${to} 7000`]),
+        (x) => x.code === 0 && x.stdout.trim() !== '',
+      );
+    const r = say(b, ipA, 'hello-from-b');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(`${a.id} got hello-from-b`);
-    const back = ctrd.exec(a, ['sh', '-c', `echo hello-from-a | nc -w 3 ${ipB} 7000`]);
-    expect(back.stdout.trim()).toBe(`${b.id} got hello-from-a`);
+    expect(say(a, ipB, 'hello-from-a').stdout.trim()).toBe(`${b.id} got hello-from-a`);
   });
 
   it('removing the containers leaves no veth, lease, saved flannel config, cached result or rule', async () => {

@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GO_CNI_DIR } from '../helpers/exec.ts';
 import { leftoverTestNetns } from '../helpers/netns.ts';
-import { OUR_EXE, PrivatePodman, RuntimeNode, expectedSources, hostSnapshot, ourPlugins, pluginDirLinks, podView } from '../helpers/runtimes.ts';
+import { OUR_EXE, PrivatePodman, RuntimeNode, expectedSources, hostSnapshot, ourPlugins, pluginDirLinks, podView, retrying } from '../helpers/runtimes.ts';
 
 const PORT = 7000;
 /** The pods' main process: a TCP server that answers each line with "<name> got <line>". */
@@ -50,7 +50,10 @@ describe('podman 4.3 (CNI backend), kube-flannel 1.0.0 conflist', () => {
   };
   /** One line sent over TCP from inside a container, the reply. */
   const say = (from: Pod, to: string, port: number, line: string): string => {
-    const r = pm.podman(['exec', from.name, 'sh', '-c', `echo ${line} | nc -w 3 ${to} ${port}`]);
+    const r = retrying(
+      () => pm.podman(['exec', from.name, 'sh', '-c', `echo ${line} | nc -w 3 ${to} ${port}`]),
+      (x) => x.code === 0 && x.stdout.trim() !== '',
+    );
     if (r.code !== 0) throw new Error(`nc from ${from.name} to ${to}:${port} failed: ${r.stderr}`);
     return r.stdout.trim();
   };
@@ -101,7 +104,11 @@ describe('podman 4.3 (CNI backend), kube-flannel 1.0.0 conflist', () => {
       [a, node.gateway],
       [b, node.gateway],
     ] as const) {
-      const r = pm.podman(['exec', from.name, 'ping', '-c', '1', '-W', '2', to]);
+      const r = retrying(
+        () => pm.podman(['exec', from.name, 'ping', '-c', '1', '-W', '2', to]),
+        (x) => x.code === 0,
+        2,
+      );
       expect(r.code, `${from.name} → ${to}: ${r.stdout} ${r.stderr}`).toBe(0);
     }
   });
@@ -113,7 +120,10 @@ describe('podman 4.3 (CNI backend), kube-flannel 1.0.0 conflist', () => {
 
   it('reaches the hostPort from the node at 127.0.0.1 and at the bridge address', () => {
     for (const addr of ['127.0.0.1', node.gateway]) {
-      const r = node.sh(['busybox', 'sh', '-c', `echo hello-from-node | busybox nc -w 3 ${addr} ${hostPort}`]);
+      const r = retrying(
+        () => node.sh(['busybox', 'sh', '-c', `echo hello-from-node | busybox nc -w 3 ${addr} ${hostPort}`]),
+        (x) => x.stdout.trim() !== '',
+      );
       expect(r.stdout.trim(), `${addr}:${hostPort}: ${r.stderr}`).toBe(`${a.name} got hello-from-node`);
     }
   });
