@@ -25,7 +25,14 @@
  *   /etc/cni/net.d), its own namespace; started and stopped by the test.
  * - podman: its own CONTAINERS_CONF (network_backend "cni", cni_plugin_dirs,
  *   network_config_dir, default_ulimits) and CONTAINERS_STORAGE_CONF (vfs,
- *   graphroot/runroot in temp dirs), runc's state dir via --runtime-flag.
+ *   graphroot/runroot in temp dirs), runc through a runtime entry that keeps
+ *   its state there (conmon's `podman container cleanup` reads the same file),
+ *   its config taken from conf-examples/podman-containers.conf.
+ * - Names: bridge `t-rt<6 hex>`, network `t-rt-<6 hex>`, cluster 10.180-239.0.0/16
+ *   (never 10.244) with a random node /24: nothing collides with another suite.
+ *
+ * ctr and podman 4.3 never exec loopback (containerd's CRI plugin does); its
+ * link is there so that a runtime that does gets the right one.
  *
  * Which plugin comes from where: the CNI bin dir handed to the runtime links
  * every plugin our executable contains (the "plugins:" line of `cni`'s banner)
