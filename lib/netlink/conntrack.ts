@@ -34,7 +34,8 @@ function* attrs(buf: Buffer): Generator<{ type: number; payload: Buffer; raw: Bu
   while (off + 4 <= buf.length) {
     const len = buf.readUInt16LE(off);
     if (len < 4 || off + len > buf.length) return;
-    yield { type: buf.readUInt16LE(off + 2) & C.NLA_TYPE_MASK, payload: buf.subarray(off + 4, off + len), raw: buf.subarray(off, off + len) };
+    // `raw` keeps the padding, so that attributes copied into a request stay aligned
+    yield { type: buf.readUInt16LE(off + 2) & C.NLA_TYPE_MASK, payload: buf.subarray(off + 4, off + len), raw: buf.subarray(off, Math.min(buf.length, off + ((len + 3) & ~3))) };
     off += (len + 3) & ~3;
   }
 }
