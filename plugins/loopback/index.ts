@@ -97,7 +97,7 @@ async function cmdCheck(args: CmdArgs): Promise<void> {
 
 export const loopbackPlugin: Plugin = {
   name: 'loopback',
-  about: `CNI loopback plugin (cni-ts) v${VERSION}`,
+  about: `CNI plugin loopback (cni-ts) v${VERSION}`,
   supportedVersions: SUPPORTED_VERSIONS,
   add: cmdAdd,
   del: cmdDel,

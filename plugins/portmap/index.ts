@@ -14,7 +14,7 @@ export function createPortmapPlugin(overrides: Partial<PortmapDeps> = {}): Plugi
   const deps = (): PortmapDeps => ({ ...defaultDeps(), ...overrides });
   return {
     name: 'portmap',
-    about: `CNI portmap plugin (cni-ts) v${VERSION}`,
+    about: `CNI plugin portmap (cni-ts) v${VERSION}`,
     supportedVersions: SUPPORTED_VERSIONS,
     add: (args) => cmdAdd(args, deps()),
     del: (args) => cmdDel(args, deps()),
