@@ -123,8 +123,8 @@ async function teardownBoth(cfg: PortMapConfig, containerId: string, deps: Portm
   const errors: string[] = [];
   for (const [i, o] of outcomes.entries()) {
     const b = backends[i]!;
-    // an unusable backend holds nothing; its failure only matters if it was asked for
-    if (o.status === 'rejected' && (cfg.backend === b.name || (await b.usable()))) errors.push(`${b.name}: ${reason(o.reason)}`);
+    // a backend that cannot be used here holds nothing of ours (even the configured one: DEL is best effort)
+    if (o.status === 'rejected' && (await b.usable())) errors.push(`${b.name}: ${reason(o.reason)}`);
   }
   if (errors.length > 0) throw new CniError(CniCode.Internal, 'failed to remove the port forwarding rules', errors.join('; '));
 }

@@ -137,6 +137,15 @@ describe('portmap details', () => {
     expect(lab.iptables()).not.toMatch(/CNI-DN-/);
   });
 
+  it('a failed ADD leaves nothing: the IPv4 rules go when the IPv6 ones fail', async () => {
+    lab = new PortmapLab();
+    const pod = lab.pod();
+    const conf = lab.conf({ mappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], pod, extra: { conditionsV6: ['--no-such-option'] } });
+    const e = err(await lab.call({ command: 'ADD', conf, pod }));
+    expect(e.msg).toMatch(/failed to set up IPv6 port forwarding with iptables/);
+    expect(lab.iptables()).not.toMatch(/CNI-DN-/);
+  });
+
   it('uses an external mark chain and extra conditions as asked', async () => {
     lab = new PortmapLab();
     const pod = lab.pod();

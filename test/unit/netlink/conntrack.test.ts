@@ -1,4 +1,4 @@
-/** ctnetlink messages: the dump request, an entry's protocol and port, and the delete that names it. */
+/** ctnetlink messages (the dump request, an entry's protocol and port, the delete that names it) and the route lookup portmap uses. */
 import { describe, expect, it } from 'vitest';
 import { attr } from '../../../lib/netlink/encode.ts';
 import { conntrackEntryAttrs, decodeConntrackEntry, deleteConntrack, dumpConntrack } from '../../../lib/netlink/conntrack.ts';
@@ -20,5 +20,17 @@ describe('conntrack', () => {
     const del = deleteConntrack(4, e);
     expect(del.type).toBe((1 << 8) | 2);
     expect(del.body).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0]), tuple, zone]));
+  });
+});
+
+describe('route lookup', () => {
+  it('asks RTM_GETROUTE for one address, as `ip route get` does', async () => {
+    const { getRouteTo } = await import('../../../lib/netlink/encode.ts');
+    const r = getRouteTo('10.88.0.5');
+    expect(r.type).toBe(26);
+    expect(r.flags).toBe(0);
+    // rtmsg: family 2, dst_len 32, then RTA_DST (len 8, type 1) 10.88.0.5
+    expect([...r.body]).toEqual([2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 88, 0, 5]);
+    expect(getRouteTo('fd00::5').body.readUInt8(1)).toBe(128);
   });
 });
