@@ -72,8 +72,16 @@ describe.each(['iptables', 'nftables'] as const)('portmap with the %s backend', 
     await Promise.all([lab.serve(a, ['tcp:80']), lab.serve(b, ['tcp:80'])]);
     const confA = lab.conf({ mappings: [{ hostPort: 9001, containerPort: 80, protocol: 'tcp' }], pod: a, families: [4], extra });
     const confB = lab.conf({ mappings: [{ hostPort: 9002, containerPort: 80, protocol: 'tcp' }], pod: b, families: [4], extra });
-    ok(await lab.call({ command: 'ADD', conf: confA, pod: a }));
-    ok(await lab.call({ command: 'ADD', conf: confB, pod: b }));
+    // at once, on a node without the shared chains yet: both create them, one batch is recomputed
+    const [ra, rb] = await Promise.all([lab.call({ command: 'ADD', conf: confA, pod: a }), lab.call({ command: 'ADD', conf: confB, pod: b })]);
+    ok(ra);
+    ok(rb);
+    if (backend === 'iptables') {
+      const v4 = lab.sh(lab.node.name, 'iptables', '-w', '-t', 'nat', '-S');
+      expect(v4.match(/^-A PREROUTING .*-j CNI-HOSTPORT-DNAT$/gm)).toHaveLength(1);
+      expect(v4.match(/^-A POSTROUTING .*-j CNI-HOSTPORT-MASQ$/gm)).toHaveLength(1);
+      expect(v4.match(/^-A CNI-HOSTPORT-SETMARK /gm)).toHaveLength(1);
+    }
     expect(await lab.probe(lab.remote, 'tcp', NODE_V4, 9001)).toBe(a.name);
     expect(await lab.probe(lab.remote, 'tcp', NODE_V4, 9002)).toBe(b.name);
     // an IPv4-only pod passes CHECK (the reference once required its ip6tables rules)
