@@ -5,11 +5,15 @@ import { VERSION } from './build-info.ts';
 import { hostLocalPlugin } from '../ipam/host-local/index.ts';
 import { bridgePlugin } from '../plugins/bridge/index.ts';
 import { flannelPlugin } from '../plugins/flannel/index.ts';
+import { loopbackPlugin } from '../plugins/loopback/index.ts';
+import { portmapPlugin } from '../plugins/portmap/index.ts';
 
 export const PLUGINS: ReadonlyMap<string, Plugin> = new Map<string, Plugin>([
   ['bridge', bridgePlugin],
   ['flannel', flannelPlugin],
   ['host-local', hostLocalPlugin],
+  ['loopback', loopbackPlugin],
+  ['portmap', portmapPlugin],
 ]);
 
 /** What `cni` prints when called by its own name. */

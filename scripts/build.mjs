@@ -20,7 +20,7 @@ import { generateValidators } from './gen-validators.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-export const PLUGIN_NAMES = ['flannel', 'bridge', 'host-local'];
+export const PLUGIN_NAMES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
 
 const step = (msg) => process.stdout.write(`build: ${msg}\n`);
 

@@ -9,7 +9,12 @@
 //
 // --delegates: "ours" runs our bridge and host-local inside the flannel process;
 // "go" uses Debian's Go bridge and host-local (/usr/lib/cni); "auto" (default)
-// takes ours when dist/bin/bridge is implemented. portmap is always the Go one.
+// takes ours when dist/bin/bridge is implemented. portmap (chained after flannel)
+// and loopback (containerd's loopback network, conf-examples/containerd-loopback.conflist)
+// are always ours: with our delegates no Go plugin is left on the node.
+//
+// --conflist=1.0.0|1.1.0: which kube-flannel conflist of conf-examples/ to run (default 1.1.0
+// with our delegates, 1.0.0 with the Go ones, which speak spec 1.0.0 at most).
 //
 // The lab itself is test/helpers/nodes.ts (shared with the end-to-end test),
 // loaded with Node 24's type stripping; on an older `node` this re-runs itself
@@ -58,12 +63,6 @@ if (!existsSync(join(root, 'dist', 'bin', 'flannel'))) {
   process.stderr.write('demo: dist/bin/flannel is missing: run npm run build first\n');
   process.exit(1);
 }
-for (const p of ['bridge', 'host-local', 'portmap']) {
-  if (!existsSync(join('/usr/lib/cni', p))) {
-    process.stderr.write(`demo: /usr/lib/cni/${p} is missing: run bash scripts/setup-machine.sh (Debian's containernetworking-plugins)\n`);
-    process.exit(1);
-  }
-}
 
 const { TwoNodeLab, ourBridgeProblem } = await import(pathToFileURL(join(root, 'test', 'helpers', 'nodes.ts')).href);
 
@@ -73,6 +72,16 @@ if (delegates === 'auto') {
   delegates = problem === undefined ? 'ours' : 'go';
   if (problem !== undefined) out(`(our bridge is not ready yet — ${problem.split('\n')[0]} — so this demo uses the Go bridge and host-local)`);
 }
+if (delegates === 'go') {
+  for (const p of ['bridge', 'host-local']) {
+    if (!existsSync(join('/usr/lib/cni', p))) {
+      process.stderr.write(`demo: /usr/lib/cni/${p} is missing: run bash scripts/setup-machine.sh (Debian's containernetworking-plugins)\n`);
+      process.exit(1);
+    }
+  }
+}
+const conflistVersion = arg('conflist', delegates === 'ours' ? '1.1.0' : '1.0.0');
+const conflistName = `flannel-kube-${conflistVersion}.conflist`;
 const backendArg = arg('backend', 'both');
 const backends = backendArg === 'both' ? ['host-gw', 'vxlan'] : [backendArg];
 
@@ -97,7 +106,7 @@ out(
 
 for (const backend of backends) {
   const flanneldMasq = backend === 'vxlan';
-  const lab = new TwoNodeLab({ delegates, backend, flanneldMasq, narrator, conflist: join(root, 'conf-examples', 'flannel-kube-1.0.0.conflist') });
+  const lab = new TwoNodeLab({ delegates, backend, flanneldMasq, narrator, conflist: join(root, 'conf-examples', conflistName) });
   current = lab;
   try {
     step(`${backend}: building two nodes`);
@@ -107,8 +116,8 @@ for (const backend of backends) {
     step(`${backend}: what flanneld would set up between the nodes`);
     lab.installBackend();
 
-    step(`${backend}: starting four pods (kube-flannel's conflist: flannel, then portmap)`);
-    out(`The conflist (conf-examples/flannel-kube-1.0.0.conflist): ${JSON.stringify(lab.conflist)}`);
+    step(`${backend}: starting four pods (loopback for lo, then kube-flannel's conflist: flannel, then portmap)`);
+    out(`The conflist (conf-examples/${conflistName}): ${JSON.stringify(lab.conflist)}`);
     const pods = {};
     for (const [node, name] of [
       [node1, 'a1'],
@@ -157,12 +166,15 @@ for (const backend of backends) {
     step(`${backend}: hostPort through portmap`);
     t = await lab.tcp(node2.ns, pods.a1.ns, node1.address, 80, 8080);
     verdict(t.reply !== '', `node2 connects to node1:8080 and reaches a1's port 80 (reply ${t.reply})`);
+    const dnat = lab.natRules(node1).filter((r) => r.includes('CNI-DN-') || r.includes('CNI-HOSTPORT'));
+    out(`  portmap's rules on node1 (the Go plugin's layout, so either can delete the other's):\n${dnat.map((r) => `    ${r}`).join('\n')}`);
 
     step(`${backend}: CHECK (the runtime asking "is this pod still wired as you left it?")`);
     for (const pod of Object.values(pods)) {
-      const [flannel] = lab.checkPod(pod);
+      const [flannel, portmap] = lab.checkPod(pod);
       const fine = flannel.code === 0;
       out(`  ${pod.name}: flannel CHECK ${fine ? 'passed' : `answered: ${flannel.json?.msg ?? flannel.stdout.trim()}`}`);
+      verdict(portmap.code === 0, `${pod.name}: portmap CHECK ${portmap.code === 0 ? 'passed' : `answered: ${portmap.json?.msg ?? portmap.stdout.trim()}`}`);
     }
     if (delegates === 'go') out('  (the Go bridge\'s own CHECK trips over the routes host-local returns; flannel passes its answer on — the reference flannel does not check at all)');
 

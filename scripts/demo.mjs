@@ -25,11 +25,11 @@ if (!existsSync(join(bin, 'cni'))) {
   process.exit(1);
 }
 
-say('One executable, three plugins. Called by its own name it says what it contains:');
+say('One executable, five plugins. Called by its own name it says what it contains:');
 run('dist/bin/cni', join(bin, 'cni'), {});
 
-say('flannel, bridge and host-local are links to it; each answers VERSION like the Go reference plugins:');
-for (const name of ['flannel', 'bridge', 'host-local']) run(`dist/bin/${name}`, join(bin, name), { CNI_COMMAND: 'VERSION' });
+say('flannel, bridge, host-local, portmap and loopback are links to it; each answers VERSION like the Go reference plugins:');
+for (const name of ['flannel', 'bridge', 'host-local', 'portmap', 'loopback']) run(`dist/bin/${name}`, join(bin, name), { CNI_COMMAND: 'VERSION' });
 
 say('Bad input gets a CNI error object on stdout (code, msg, details) and a non-zero exit. Missing variables are named together:');
 run('dist/bin/bridge', join(bin, 'bridge'), { CNI_COMMAND: 'ADD' }, '{"cniVersion":"1.0.0","name":"demo","type":"bridge"}');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run install-plugins -- /opt/cni/bin [--only flannel,bridge,host-local]
+// npm run install-plugins -- /opt/cni/bin [--only flannel,bridge,host-local,portmap,loopback]
 //
 // Installs dist/bin/cni as <dir>/cni and points <dir>/<plugin> links at it.
 // Every replacement is a rename, so a runtime executing a plugin at that
@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['flannel', 'bridge', 'host-local'];
+const ALL = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
 
 const args = process.argv.slice(2);
 const onlyIdx = args.indexOf('--only');

@@ -5,6 +5,19 @@
 
 // socket protocol (linux/netlink.h)
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
+
+// nfnetlink / ctnetlink (linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h)
+export const NFNL_SUBSYS_CTNETLINK = 1;
+export const IPCTNL_MSG_CT_GET = 1;
+export const IPCTNL_MSG_CT_DELETE = 2;
+export const NFNETLINK_V0 = 0;
+export const CTA_TUPLE_ORIG = 1;
+export const CTA_ZONE = 18;
+export const CTA_TUPLE_IP = 1;
+export const CTA_TUPLE_PROTO = 2;
+export const CTA_PROTO_NUM = 1;
+export const CTA_PROTO_DST_PORT = 3;
 
 // nlmsghdr
 export const NLMSG_ERROR = 2;

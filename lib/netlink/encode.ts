@@ -504,3 +504,13 @@ export function route(op: 'add' | 'replace' | 'del', r: RouteMsg): NlRequest {
 export function dumpRoutes(family?: IpFamily): NlRequest {
   return { type: C.RTM_GETROUTE, flags: C.NLM_F_DUMP, body: rtmsg({ family: family === undefined ? C.AF_UNSPEC : familyNumber(family) }) };
 }
+
+/** RTM_GETROUTE for one address: the route the kernel would use to reach it (`ip route get`). */
+export function getRouteTo(ip: string): NlRequest {
+  const a = parseIp(ip);
+  return {
+    type: C.RTM_GETROUTE,
+    flags: 0,
+    body: Buffer.concat([rtmsg({ family: familyNumber(a.family), dstLen: a.bytes.length * 8 }), attr(C.RTA_DST, a.bytes)]),
+  };
+}

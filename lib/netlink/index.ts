@@ -2,6 +2,6 @@
  * Typed rtnetlink facade: the only code that may use the raw `netlink`
  * package (an ESLint rule enforces it). See README.md beside this file.
  */
-export { openNetlink, withNetlink, type OpenNetlinkOptions } from './netlink.ts';
+export { conntrackDeleteByDstPort, openNetlink, withNetlink, type OpenNetlinkOptions } from './netlink.ts';
 export { KernelError, NetlinkError } from './errors.ts';
 export type * from './types.ts';

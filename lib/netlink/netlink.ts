@@ -6,9 +6,10 @@
 import { netnsReady, type Netns } from '../netns/index.ts';
 import * as C from './constants.ts';
 import { decodeAddr, decodeBridgePort, decodeBridgeVlans, decodeLink, decodeRoute } from './decode.ts';
+import * as CT from './conntrack.ts';
 import * as E from './encode.ts';
 import { causeText, NetlinkError } from './errors.ts';
-import { parsePrefix, formatIp } from './ip.ts';
+import { parsePrefix, formatIp, type IpFamily } from './ip.ts';
 import { createSocket, loadNetlinkPackage, Transport, type Reply } from './transport.ts';
 import type {
   Addr,
@@ -301,8 +302,69 @@ class RtNetlink implements Netlink {
     return out;
   }
 
+  async routeGet(ip: string): Promise<Route | undefined> {
+    let replies: Reply[];
+    try {
+      replies = await this.call(`look up the route to ${ip}`, () => E.getRouteTo(ip));
+    } catch (err) {
+      // no route to it at all
+      if (err instanceof NetlinkError && (err.code === 'ENETUNREACH' || err.code === 'EHOSTUNREACH')) return undefined;
+      throw err;
+    }
+    const msg = replies.find((r) => r.type === C.RTM_NEWROUTE);
+    return msg === undefined ? undefined : decodeRoute(msg.body)?.route;
+  }
+
   close(): void {
     this.t.close();
+  }
+}
+
+/**
+ * Deletes the conntrack entries of `family` whose original tuple has protocol
+ * `proto` and a destination port in `ports`, in the namespace `ns` (or the
+ * current one). Returns how many were deleted; an entry that vanished
+ * meanwhile is not an error.
+ */
+export async function conntrackDeleteByDstPort(family: IpFamily, proto: number, ports: readonly number[], ns?: Netns, options: OpenNetlinkOptions = {}): Promise<number> {
+  if (ports.length === 0) return 0;
+  const pkg = await loadNetlinkPackage();
+  const where = ns === undefined ? 'the current network namespace' : `netns ${ns.path}`;
+  let sock;
+  try {
+    if (ns === undefined) {
+      sock = createSocket(pkg, C.NETLINK_NETFILTER);
+    } else {
+      await netnsReady();
+      sock = ns.run(() => createSocket(pkg, C.NETLINK_NETFILTER));
+    }
+  } catch (err) {
+    throw new NetlinkError(`failed to open a netfilter netlink socket in ${where}: ${causeText(err)}`, { cause: err });
+  }
+  const t = new Transport(sock, options.timeoutMs ?? 10_000);
+  const wanted = new Set(ports);
+  try {
+    let replies: Reply[];
+    try {
+      replies = await t.request(CT.dumpConntrack(family));
+    } catch (err) {
+      throw new NetlinkError(`failed to list IPv${family} conntrack entries in ${where}: ${causeText(err)}`, { cause: err });
+    }
+    let deleted = 0;
+    for (const r of replies) {
+      const e = CT.decodeConntrackEntry(r.body);
+      if (e.proto !== proto || e.dstPort === undefined || !wanted.has(e.dstPort) || e.key.length === 0) continue;
+      try {
+        await t.request(CT.deleteConntrack(family, e));
+        deleted++;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ENOENT') continue;
+        throw new NetlinkError(`failed to delete a conntrack entry to port ${e.dstPort} in ${where}: ${causeText(err)}`, { cause: err });
+      }
+    }
+    return deleted;
+  } finally {
+    t.close();
   }
 }
 

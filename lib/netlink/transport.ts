@@ -138,7 +138,7 @@ function collect(msgs: NetlinkMessage[]): Reply[] {
   return out;
 }
 
-/** Opens a NETLINK_ROUTE socket in the namespace the calling thread is in now (synchronous). */
-export function createSocket(pkg: NetlinkPackage): NetlinkSocket {
-  return pkg.createNetlink(C.NETLINK_ROUTE);
+/** Opens a netlink socket (NETLINK_ROUTE unless told) in the namespace the calling thread is in now (synchronous). */
+export function createSocket(pkg: NetlinkPackage, protocol: number = C.NETLINK_ROUTE): NetlinkSocket {
+  return pkg.createNetlink(protocol);
 }

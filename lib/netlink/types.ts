@@ -327,6 +327,8 @@ export interface Netlink {
   routeReplace(route: RouteSpec): Promise<void>;
   routeDel(route: RouteSpec): Promise<void>;
   routeList(filter?: RouteFilter): Promise<Route[]>;
+  /** The route the kernel would use to reach `ip` (`ip route get`); undefined when it is unreachable. */
+  routeGet(ip: string): Promise<Route | undefined>;
 
   close(): void;
 }

@@ -157,6 +157,12 @@ export function ourBridgeProblem(): string | undefined {
   }
 }
 
+/** containerd's built-in loopback network (go-cni WithLoNetwork), as conf-examples/containerd-loopback.conflist: its one plugin's config. */
+export function loopbackConf(): Record<string, unknown> {
+  const list = JSON.parse(readFileSync(join(ROOT, 'conf-examples', 'containerd-loopback.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  return { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
+}
+
 export class TwoNodeLab {
   readonly opts: LabOptions;
   readonly narrator: Narrator;
@@ -239,19 +245,21 @@ export class TwoNodeLab {
             ['flannel', join(BIN_DIR, 'cni')],
             ['bridge', join(BIN_DIR, 'cni')],
             ['host-local', join(BIN_DIR, 'cni')],
-            ['portmap', join(GO_CNI_DIR, 'portmap')],
+            ['portmap', join(BIN_DIR, 'cni')],
+            ['loopback', join(BIN_DIR, 'cni')],
           ]
         : [
             ['flannel', join(BIN_DIR, 'flannel')],
             ['bridge', join(GO_CNI_DIR, 'bridge')],
             ['host-local', join(GO_CNI_DIR, 'host-local')],
-            ['portmap', join(GO_CNI_DIR, 'portmap')],
+            ['portmap', join(BIN_DIR, 'portmap')],
+            ['loopback', join(BIN_DIR, 'loopback')],
           ];
     for (const [name, target] of links) symlinkSync(target, join(this.binDir, name));
     n.say(
       this.opts.delegates === 'ours'
-        ? `CNI_PATH ${this.binDir}: flannel, bridge and host-local all link to our one executable, so flannel runs bridge and host-local inside its own process; portmap is the Go one.`
-        : `CNI_PATH ${this.binDir}: our flannel, with the Go reference bridge, host-local and portmap from ${GO_CNI_DIR} (flannel execs them).`,
+        ? `CNI_PATH ${this.binDir}: flannel, bridge, host-local, portmap and loopback all link to our one executable, so flannel runs bridge and host-local inside its own process; no Go plugin is left.`
+        : `CNI_PATH ${this.binDir}: our flannel, portmap and loopback, with the Go reference bridge and host-local from ${GO_CNI_DIR} (flannel execs them).`,
     );
   }
 
@@ -357,10 +365,11 @@ export class TwoNodeLab {
   addPod(node: LabNode, name: string, portMappings: PortMapping[] = []): { pod: LabPod; runs: PluginRun[] } {
     const ns = createNetns();
     this.extraNs.push(ns);
-    must(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
     const containerId = `t-${name}-${randomBytes(6).toString('hex')}`;
     const shell = { ns, containerId, ifName: 'eth0', portMappings };
-    this.narrator.say(`Pod ${name} on ${node.name}: namespace ${ns.name}; the runtime calls each plugin of the conflist with CNI_COMMAND=ADD.`);
+    this.narrator.say(`Pod ${name} on ${node.name}: namespace ${ns.name}; the runtime brings up lo with its loopback network, then calls each plugin of the conflist with CNI_COMMAND=ADD.`);
+    const lo = this.runPlugin(node, 'loopback', 'ADD', loopbackConf(), { ns, containerId, ifName: 'lo' });
+    if (lo.code !== 0) throw new Error(`ADD of pod ${name}: loopback failed (exit ${lo.code}): ${lo.stdout.trim()} ${lo.stderr.trim()}`);
     let prev: unknown;
     const runs: PluginRun[] = [];
     for (const entry of this.pluginConfs(node)) {
@@ -390,6 +399,8 @@ export class TwoNodeLab {
     const runs = this.pluginConfs(pod.node)
       .reverse()
       .map((entry) => this.runPlugin(pod.node, String(entry['type']), 'DEL', this.netConf(entry, pod.result, pod), pod));
+    // containerd tears the loopback network down too (a namespace already gone is success)
+    runs.push(this.runPlugin(pod.node, 'loopback', 'DEL', loopbackConf(), { ns: pod.ns, containerId: pod.containerId, ifName: 'lo' }));
     const bad = runs.find((r) => r.code !== 0);
     if (bad !== undefined) throw new Error(`DEL of pod ${pod.name} failed: ${bad.stdout.trim()} ${bad.stderr.trim()}`);
     const i = this.pods.indexOf(pod);
