@@ -25,7 +25,7 @@ const schemaName = (id) => `${id.replace(/[-_.](\w)/g, (_, c) => c.toUpperCase()
 export function generateValidators(root) {
   const Ajv = require('ajv').default;
   const standaloneCode = require('ajv/dist/standalone').default;
-  const files = ['lib', 'plugins', 'ipam'].flatMap((d) => findSchemas(join(root, d))).sort();
+  const files = ['lib', 'plugins', 'ipam', 'tools'].flatMap((d) => findSchemas(join(root, d))).sort();
   const ajv = new Ajv({ code: { source: true, esm: true }, allErrors: false, strict: true, allowUnionTypes: true });
   const exportsMap = {};
   const schemas = [];
