@@ -4,7 +4,7 @@
 # for test namespaces, iptables and nftables for masquerade, ping for the
 # two-node demo, strace (the flannel tests count the processes a chain
 # starts), and Debian's Go reference plugins (/usr/lib/cni) for the interop
-# tests and the benchmark.
+# tests and the benchmark; Go and libcni's sources for the cni tool interop test.
 # Packages already present are left alone.
 set -euo pipefail
 need=()
@@ -17,6 +17,9 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v strace >/dev/null || need+=(strace)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+# the cni tool interop test builds a libcni (Go runtime side) client, offline, from Debian's sources
+command -v go >/dev/null || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] || need+=(golang-github-appc-cni-dev)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
