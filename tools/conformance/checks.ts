@@ -273,7 +273,12 @@ export class Runner {
     }
     const all = [...claims.values()];
     if (all.length !== this.types.length) return [];
-    return SUPPORTED_VERSIONS.filter((v) => all.every((c) => c.includes(v)));
+    const common = SUPPORTED_VERSIONS.filter((v) => all.every((c) => c.includes(v)));
+    for (const v of SUPPORTED_VERSIONS.filter((x) => !common.includes(x))) {
+      const not = this.types.filter((t) => !(claims.get(t) ?? []).includes(v));
+      await this.check(`add.result@${v}`, `ADD's result validates against the ${v} result schema`, 'SPEC §2 ADD, §5 ADD success', () => skip(`not claimed by ${not.join(', ')}`));
+    }
+    return common;
   }
 
   private async errorChecks(): Promise<void> {
@@ -312,13 +317,15 @@ export class Runner {
       if (!validate(result)) fail(schemaErrors(validate));
       if ((v === '0.1.0' || v === '0.2.0') && result['ip4'] === undefined && result['ip6'] === undefined) fail('neither ip4 nor ip6');
     });
-    await this.check(`add.indexes@${v}`, 'every ips[].interface indexes interfaces[]', 'SPEC §5 ADD success (ips.interface)', () => {
-      if (!added || result === undefined) skip('ADD failed');
-      if (v === '0.1.0' || v === '0.2.0') skip(`${v} results have no interfaces`);
-      const n = Array.isArray(result!['interfaces']) ? (result!['interfaces'] as unknown[]).length : 0;
-      const bad = ((result!['ips'] as JsonObject[] | undefined) ?? []).filter((ip) => typeof ip['interface'] === 'number' && (ip['interface'] < 0 || ip['interface'] >= n));
-      if (bad.length > 0) fail(`index out of range (${n} interfaces): ${JSON.stringify(bad)}`);
-    });
+    // 0.1.0 and 0.2.0 results have no interfaces to index
+    if (versionAtLeast(v, '0.3.0')) {
+      await this.check(`add.indexes@${v}`, 'every ips[].interface indexes interfaces[]', 'SPEC §5 ADD success (ips.interface)', () => {
+        if (!added || result === undefined) skip('ADD failed');
+        const n = Array.isArray(result!['interfaces']) ? (result!['interfaces'] as unknown[]).length : 0;
+        const bad = ((result!['ips'] as JsonObject[] | undefined) ?? []).filter((ip) => typeof ip['interface'] === 'number' && (ip['interface'] < 0 || ip['interface'] >= n));
+        if (bad.length > 0) fail(`index out of range (${n} interfaces): ${JSON.stringify(bad)}`);
+      });
+    }
     await this.check(`add.kernel@${v}`, 'the sandbox interface has every address and route of the result', 'SPEC §2 ADD, §5 ADD success', () => {
       if (!added || result === undefined) skip('ADD failed');
       this.kernelMatches(c, result!);
