@@ -109,6 +109,14 @@ export async function runConformance(args: ConformanceArgs, out: (t: string) => 
   const tmp = mkdtempSync(join(tmpdir(), 'cni-conformance-'));
   let sb: Sandbox | undefined;
   let runner: Runner | undefined;
+  // interrupted: remove the namespaces and the temp dir, then die of the same signal
+  const onSignal = (signal: NodeJS.Signals): void => {
+    sb?.cleanup();
+    rmSync(tmp, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.once(sig, onSignal);
   try {
     const list = withPrivateDirs(confListFromAnyFile(args.conf), tmp);
     sb = new Sandbox();
@@ -130,6 +138,7 @@ export async function runConformance(args: ConformanceArgs, out: (t: string) => 
     await runner?.cleanup();
     sb?.cleanup();
     rmSync(tmp, { recursive: true, force: true });
+    for (const sig of signals) process.off(sig, onSignal);
   }
 }
 
