@@ -10,7 +10,7 @@ import type { RawOutput } from '../../lib/cni/invoke.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { formatCidr, formatIp, networkAddress, parseCidr, parseIp } from '../../lib/ip.ts';
 import { CniConfig, confListFromBytes, goMarshal, versionAtLeast, type NetworkConfigList, type RuntimeConf } from '../../lib/runtime/index.ts';
-import { validateCniError, validateCniResult020, validateCniResult040, validateCniResult100, validateCniVersion } from '../../build/gen/validators.mjs';
+import { validateCniError, validateCniResult020, validateCniResult040, validateCniResult100, validateCniVersion } from '../../build/gen/tools-validators.mjs';
 import type { CompiledValidator } from '../../lib/cni/conf.ts';
 import type { CheckResult, Status } from './report.ts';
 import { normDst, sandboxExec, type Sandbox } from './sandbox.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateCniError, validateCniResult020, validateCniResult040, validateCniResult100, validateCniVersion } from '../../../build/gen/validators.mjs';
+import { validateCniError, validateCniResult020, validateCniResult040, validateCniResult100, validateCniVersion } from '../../../build/gen/tools-validators.mjs';
 import { confListFromBytes } from '../../../lib/runtime/index.ts';
 import { claimed } from '../../../tools/conformance/checks.ts';
 import { parseArgs, withPrivateDirs } from '../../../tools/conformance/index.ts';
