@@ -193,18 +193,21 @@ export class Runner {
   /** Veth and other links in the host namespace, and its rules, before anything ran. */
   private baselineLinks: string[] = [];
 
-  private leftovers(cid: string, extraLinks: readonly string[] = []): string[] {
+  private async leftovers(cid: string, extraLinks: readonly string[] = []): Promise<string[]> {
     const problems: string[] = [];
-    const links = this.sb.links(this.sb.host, 'veth').filter((l) => !this.baselineLinks.includes(l) && !extraLinks.includes(l));
+    const extra = (): string[] => this.sb.links(this.sb.host, 'veth').filter((l) => !this.baselineLinks.includes(l) && !extraLinks.includes(l));
+    // a deleted namespace takes its veth ends with it asynchronously (the kernel's netns cleanup work): allow 3 s
+    let links = extra();
+    for (let i = 0; i < 60 && links.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      links = extra();
+    }
     if (links.length > 0) problems.push(`veth left in the host namespace: ${links.join(', ')}`);
-    const rules = this.sb.rules().split('\n').filter((l) => l.includes(cid));
+    // the id as a whole word (ctr1 must not match ctr12)
+    const word = new RegExp(`(?<![A-Za-z0-9_.-])${cid.replace(/[.]/g, '\\.')}(?![A-Za-z0-9_.-])`);
+    const rules = this.sb.rules().split('\n').filter((l) => word.test(l));
     if (rules.length > 0) problems.push(`rules naming the container left: ${rules.slice(0, 3).join(' | ')}`);
     return problems;
-  }
-
-  /** Host veths that belong to attachments still alive (other checks' containers). */
-  private liveVeths(): string[] {
-    return this.sb.links(this.sb.host, 'veth');
   }
 
   private kernelMatches(c: Container, result: JsonObject): void {
@@ -360,9 +363,9 @@ export class Runner {
       await this.del(list, c);
       await this.del(list, c);
     });
-    await this.check(`del.clean@${v}`, 'after DEL nothing in the host namespace names the container (veth, iptables/nft rule)', 'SPEC §2 DEL', () => {
+    await this.check(`del.clean@${v}`, 'after DEL nothing in the host namespace names the container (veth, iptables/nft rule)', 'SPEC §2 DEL', async () => {
       if (!deleted) skip('DEL failed');
-      const p = this.leftovers(c.rt.containerId);
+      const p = await this.leftovers(c.rt.containerId);
       if (p.length > 0) fail(p.join('; '));
     });
     await this.check(`del.realloc@${v}`, "the container's address can be allocated again", 'SPEC §2 DEL', async () => {
@@ -371,12 +374,10 @@ export class Runner {
       if (ips.length === 0) skip('the result has no address');
       const c2 = this.container([['IgnoreUnknown', '1'], ['IP', ips[0]!]]);
       try {
-        const r2 = await this.add(list, c2);
+        const r2 = await this.add(list, c2).catch((e: unknown) => fail(`asking for ${ips[0]} again (CNI_ARGS IP=) failed: ${(e as Error).message}`));
         const got = claimed(r2.result, c2.rt.ifName).ips;
-        if (!got.includes(ips[0]!)) {
-          // the IPAM ignores CNI_ARGS IP: fall back to "the freed address is not held"
-          fail(`asked for ${ips[0]} with CNI_ARGS IP=, got ${got.join(', ')} (the IPAM ignores IP=, or the address is still held)`);
-        }
+        // an IPAM that ignores IP= hands out another address: nothing can be concluded
+        if (!got.includes(ips[0]!)) skip(`the IPAM ignores CNI_ARGS IP= (asked for ${ips[0]}, got ${got.join(', ')})`);
       } finally {
         await this.del(list, c2).catch(() => undefined);
         this.sb.remove(c2.ns);
@@ -393,7 +394,7 @@ export class Runner {
         await this.add(list, c);
         this.sb.remove(c.ns);
         await this.del(list, c);
-        const p = this.leftovers(c.rt.containerId);
+        const p = await this.leftovers(c.rt.containerId);
         if (p.length > 0) fail(p.join('; '));
       });
       this.sb.remove(c.ns);
@@ -404,7 +405,7 @@ export class Runner {
         await this.add(list, c);
         await this.del(list, c, { ...c.rt, netns: '' });
         this.sb.remove(c.ns);
-        const p = this.leftovers(c.rt.containerId);
+        const p = await this.leftovers(c.rt.containerId);
         if (p.length > 0) fail(p.join('; '));
       });
       this.sb.remove(c.ns);
@@ -436,7 +437,7 @@ export class Runner {
       const settled = await Promise.allSettled(cs.map((c) => this.del(list, c)));
       const errs = settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).message] : []));
       if (errs.length > 0) fail(`${errs.length} failed: ${errs[0]}`);
-      const p = cs.flatMap((c) => this.leftovers(c.rt.containerId));
+      const p = (await Promise.all(cs.map((c) => this.leftovers(c.rt.containerId)))).flat();
       if (p.length > 0) fail(p.join('; '));
     });
     for (const c of cs) {
@@ -457,8 +458,10 @@ export class Runner {
     const keep = this.container();
     const stale = this.container();
     let staleIp: string | undefined;
+    let keepVeths: string[] = [];
     const added = await this.check('gc.release@1.1.0', 'GC releases attachments missing from cni.dev/valid-attachments', 'SPEC §2 GC, §3 Garbage-collecting', async () => {
       await this.add(list, keep);
+      keepVeths = this.sb.links(this.sb.host, 'veth');
       const r = await this.add(list, stale);
       staleIp = claimed(r.result, stale.rt.ifName).ips[0];
       // the stale container is gone as a runtime would lose it: namespace deleted, no DEL, cache entry lost
@@ -471,14 +474,15 @@ export class Runner {
       const probe = this.container([['IgnoreUnknown', '1'], ['IP', ip]]);
       try {
         const r2 = await this.add(list, probe);
-        if (!claimed(r2.result, probe.rt.ifName).ips.includes(ip)) fail(`${ip} still held after GC`);
+        const got = claimed(r2.result, probe.rt.ifName).ips;
+        if (!got.includes(ip)) skip(`the IPAM ignores CNI_ARGS IP= (asked for ${ip}, got ${got.join(', ')})`);
       } catch (e) {
         fail(`${staleIp} not allocatable after GC: ${(e as Error).message}`);
       } finally {
         await this.del(list, probe).catch(() => undefined);
         this.sb.remove(probe.ns);
       }
-      const p = this.leftovers(stale.rt.containerId, this.liveVeths());
+      const p = await this.leftovers(stale.rt.containerId, keepVeths);
       if (p.length > 0) fail(p.join('; '));
     });
     await this.check('gc.keep@1.1.0', 'GC keeps listed attachments working (CHECK passes)', 'SPEC §2 GC', async () => {
