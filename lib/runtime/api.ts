@@ -7,7 +7,7 @@
  * always exec'd (this is what a runtime does), never run in-process.
  */
 import { isObject, type JsonObject } from '../cni/conf.ts';
-import { CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../cni/errors.ts';
 import { execPlugin, findInPath, pluginError, type RawOutput } from '../cni/invoke.ts';
 import { convertResult, resultVersionOf } from '../cni/types/convert.ts';
 import { validateContainerId, validateInterfaceName, validateNetworkName } from '../cni/env.ts';
@@ -162,6 +162,8 @@ export class CniConfig {
       try {
         this.exec.findInPath(plugin.type, this.opts.paths);
         validateContainerId(rt.containerId);
+        // libcni's ValidateNetworkName (the plugin-side check has no separate empty case)
+        if (list.name === '') throw new CniError(CniCode.InvalidNetworkConfig, 'missing network name:');
         validateNetworkName(list.name);
         validateInterfaceName(rt.ifName);
         const stdin = buildOneConfig(list.name, list.cniVersion, plugin, result, rt);

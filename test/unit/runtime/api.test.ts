@@ -91,6 +91,10 @@ describe('ADD', () => {
     await expect(cni().addNetworkList(l, { ...rt, ifName: 'a/b' })).rejects.toThrow('interface name contains / or : or whitespace characters');
     await expect(cni().addNetworkList(l, { ...rt, ifName: '' })).rejects.toThrow('interface name is empty');
     await expect(cni().addNetworkList(list('1.0.0', [{ type: 'missing' }]), rt)).rejects.toThrow('plugin type="missing" failed (add): failed to find plugin');
+    const unnamed = confListFromBytes(Buffer.from(JSON.stringify({ name: '', cniVersion: '1.0.0', plugins: [{ type: 'a' }] })));
+    await expect(cni().addNetworkList(unnamed, rt)).rejects.toMatchObject({ message: 'plugin type="a" failed (add): missing network name:', code: 7 });
+    const badName = confListFromBytes(Buffer.from(JSON.stringify({ name: 'a b', cniVersion: '1.0.0', plugins: [{ type: 'a' }] })));
+    await expect(cni().addNetworkList(badName, rt)).rejects.toThrow('plugin type="a" failed (add): invalid characters found in network name; a b');
     expect(calls).toEqual([]);
   });
 
