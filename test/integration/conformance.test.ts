@@ -3,8 +3,9 @@
  * bridge; flannel with our bridge and host-local; flannel chained with the Go
  * portmap) and passes; run against Debian's Go plugins it completes and fails
  * exactly the checks the README lists. Its namespaces and temp dirs are gone after.
+ * The JUnit reports stay in build/reports/ for CI.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,9 @@ async function conformance(name: string, list: object, path: string): Promise<{ 
   const conf = join(dir, `${name}.conflist`);
   writeFileSync(conf, JSON.stringify(list));
   const json = join(dir, `${name}.json`);
-  const junit = join(dir, `${name}.xml`);
+  // JUnit reports where CI can pick them up
+  mkdirSync(join(ROOT, 'build', 'reports'), { recursive: true });
+  const junit = join(ROOT, 'build', 'reports', `conformance-${name}.xml`);
   const r = await runExe(binPath('cni'), { args: ['conformance', '--path', path, '--conf', conf, '--json', json, '--junit', junit, '--quiet'], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
   expect(r.stderr).toBe('');
   const rows = (JSON.parse(readFileSync(json, 'utf8')) as { checks: Row[] }).checks;
