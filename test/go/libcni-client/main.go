@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -36,6 +37,15 @@ func main() {
 		ifName = "eth0"
 	}
 	rt := &libcni.RuntimeConf{ContainerID: fmt.Sprintf("cnitool-%x", s[:10]), NetNS: netns, IfName: ifName}
+	if args := os.Getenv("CNI_ARGS"); args != "" {
+		for _, pair := range strings.Split(args, ";") {
+			kv := strings.Split(pair, "=")
+			if len(kv) != 2 || kv[0] == "" || kv[1] == "" {
+				fail(fmt.Errorf("invalid CNI_ARGS pair %q", pair))
+			}
+			rt.Args = append(rt.Args, [2]string{kv[0], kv[1]})
+		}
+	}
 	if caps := os.Getenv("CAP_ARGS"); caps != "" {
 		if err := json.Unmarshal([]byte(caps), &rt.CapabilityArgs); err != nil {
 			fail(err)
