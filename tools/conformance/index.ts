@@ -143,6 +143,10 @@ export async function runConformance(args: ConformanceArgs, out: (t: string) => 
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let args: ConformanceArgs;
   try {
     args = parseArgs(argv);
