@@ -7,7 +7,8 @@
 # tests and the benchmark, and for the runtime suites and the startup bench
 # (test/integration/runtime-*.test.ts, scripts/bench/runtime-startup.mjs):
 # containerd 1.6 with runc, podman 4.3 (with conmon), and busybox-static, whose
-# binary becomes the test image (built offline, no registry needed).
+# binary becomes the test image (built offline, no registry needed); Go and
+# libcni's sources for the cni tool interop test.
 # Packages already present are left alone.
 set -euo pipefail
 need=()
@@ -27,6 +28,9 @@ command -v conmon >/dev/null || need+=(conmon)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v nsenter >/dev/null && command -v findmnt >/dev/null || need+=(util-linux)
 command -v tar >/dev/null || need+=(tar)
+# the cni tool interop test builds a libcni (Go runtime side) client, offline, from Debian's sources
+command -v go >/dev/null || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] || need+=(golang-github-appc-cni-dev)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

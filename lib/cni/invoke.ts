@@ -94,10 +94,16 @@ export function defaultRunner(opts: {
 const ETXTBSY_RETRIES = 5;
 
 /** Execs a plugin; retries while the binary is being replaced (ETXTBSY), as libcni does. */
-export async function execPlugin(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
+export async function execPlugin(
+  path: string,
+  env: Record<string, string>,
+  stdin: Buffer,
+  onStderr: (t: string) => void,
+  opts: { timeoutMs?: number } = {},
+): Promise<RawOutput> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await execOnce(path, env, stdin, onStderr);
+      return await execOnce(path, env, stdin, onStderr, opts.timeoutMs);
     } catch (err) {
       if (errnoCode(err) !== 'ETXTBSY' || attempt >= ETXTBSY_RETRIES) throw err;
       await new Promise((r) => setTimeout(r, 1000));
@@ -105,9 +111,18 @@ export async function execPlugin(path: string, env: Record<string, string>, stdi
   }
 }
 
-function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
+function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void, timeoutMs?: number): Promise<RawOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // a bound for runtime-side callers (lib/runtime): a hung plugin is killed and reported
+    let timedOut = false;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, timeoutMs);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -120,7 +135,9 @@ function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onSt
       // the child may exit without reading stdin; its exit status tells the story
     });
     child.on('close', (code, signal) => {
-      resolve({ exitCode: code ?? (signal === null ? 1 : 128), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      if (timer !== undefined) clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString() + (timedOut ? `killed after ${timeoutMs} ms without an answer` : '');
+      resolve({ exitCode: timedOut ? 137 : (code ?? (signal === null ? 1 : 128)), stdout: timedOut ? '' : Buffer.concat(out).toString(), stderr });
     });
     child.stdin.end(stdin);
   });

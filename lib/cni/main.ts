@@ -71,10 +71,23 @@ export function selectPlugin(argv0: string, argv: readonly string[]): Plugin | u
   return sub === undefined ? undefined : PLUGINS.get(sub);
 }
 
+/**
+ * Runtime-side subcommands, loaded only when asked for so a plugin's VERSION
+ * and ADD never evaluate them. (The lead moves this into cmd/'s table.)
+ */
+type Subcommand = () => Promise<{ main: (argv: readonly string[]) => Promise<number> }>;
+const TOOLS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
+  ['tool', () => import('../../tools/cnitool/index.ts')],
+  ['conformance', () => import('../../tools/conformance/index.ts')],
+]);
+
 export async function main(): Promise<void> {
   const plugin = selectPlugin(process.argv0, process.argv);
   let code: number;
-  if (plugin === undefined && process.argv[2] === 'selftest') {
+  const tool = plugin === undefined ? TOOLS.get(process.argv[2] ?? '') : undefined;
+  if (tool !== undefined) {
+    code = await (await tool()).main(process.argv.slice(3));
+  } else if (plugin === undefined && process.argv[2] === 'selftest') {
     code = await selftest();
   } else if (plugin === undefined) {
     writeFd(1, banner());
