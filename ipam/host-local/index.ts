@@ -26,7 +26,7 @@ function openStore(cfg: IpamConfig): DiskStore {
   try {
     return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
   } catch (err) {
-    throw new CniError(CniCode.Internal, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, '', { cause: err });
+    throw new CniError(CniCode.IOFailure, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, 'check ipam.dataDir in the network config', { cause: err });
   }
 }
 

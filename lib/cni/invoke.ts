@@ -14,6 +14,8 @@ import { isObject } from './conf.ts';
 import type { Result } from './types/current.ts';
 import { parseResult } from './types/convert.ts';
 import type { Plugin, PluginIO } from './skel.ts';
+import { whenDeadlinePasses } from './deadline.ts';
+import { CHAIN_ENV, DelegationCycleError, checkDelegation } from './delegation.ts';
 
 export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
 
@@ -27,7 +29,12 @@ export interface RawOutput {
 /** Runs a plugin: by exec, or in-process for our own. Injectable for tests. */
 export interface PluginRunner {
   run(pluginPath: string, type: string, env: Record<string, string>, stdin: Buffer): Promise<RawOutput>;
+  /** True when `run` would run this one in-process (one of ours: a failed ADD of it rolls itself back). */
+  inProcess?(pluginPath: string, type: string): boolean;
 }
+
+/** No plugin of that name on CNI_PATH: the delegate never ran. */
+export class PluginNotFoundError extends CniError {}
 
 /** Go prints the paths slice as [a b c]. */
 function goList(paths: readonly string[]): string {
@@ -47,7 +54,7 @@ export function findInPath(type: string, paths: readonly string[]): string {
       // not here; try the next directory
     }
   }
-  throw new CniError(CniCode.Internal, `failed to find plugin ${JSON.stringify(type)} in path ${goList(paths)}`);
+  throw new PluginNotFoundError(CniCode.Internal, `failed to find plugin ${JSON.stringify(type)} in path ${goList(paths)}`);
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -72,6 +79,7 @@ export function defaultRunner(opts: {
   stderr: (text: string) => void;
 }): PluginRunner {
   return {
+    inProcess: (pluginPath, type) => opts.plugins.has(type) && sameFile(pluginPath, opts.self),
     async run(pluginPath, type, env, stdin) {
       const own = opts.plugins.get(type);
       if (own !== undefined && sameFile(pluginPath, opts.self)) {
@@ -108,6 +116,7 @@ export async function execPlugin(path: string, env: Record<string, string>, stdi
 function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const unregister = whenDeadlinePasses(() => child.kill('SIGKILL'));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -120,6 +129,7 @@ function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onSt
       // the child may exit without reading stdin; its exit status tells the story
     });
     child.on('close', (code, signal) => {
+      unregister();
       resolve({ exitCode: code ?? (signal === null ? 1 : 128), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
     child.stdin.end(stdin);
@@ -159,14 +169,28 @@ export class Invoker {
     private readonly env: EnvLike,
     private readonly paths: readonly string[],
     private readonly runner: PluginRunner,
+    /** The delegating plugin's name, for the cycle and depth check (lib/cni/delegation.ts). */
+    private readonly self?: string,
   ) {}
 
   private async run(command: DelegateCommand, type: string, conf: Buffer | object): Promise<RawOutput> {
+    const chain = this.self === undefined ? undefined : checkDelegation(this.env, this.self, type);
     const path = findInPath(type, this.paths);
     const stdin = Buffer.isBuffer(conf) ? conf : Buffer.from(JSON.stringify(conf));
-    const out = await this.runner.run(path, type, plainEnv(this.env, command), stdin);
+    const env = plainEnv(this.env, command);
+    if (chain !== undefined) env[CHAIN_ENV] = chain;
+    const out = await this.runner.run(path, type, env, stdin);
     if (out.exitCode !== 0) throw pluginError(out);
     return out;
+  }
+
+  /** True when a failed ADD of `type` is known to leave nothing (our own plugin, run in-process). */
+  rollsBack(type: string): boolean {
+    try {
+      return this.runner.inProcess?.(findInPath(type, this.paths), type) ?? false;
+    } catch {
+      return false;
+    }
   }
 
   /** ADD; the delegate's result, converted to the current version. */
@@ -181,8 +205,13 @@ export class Invoker {
     return parseResult(json, confVersion);
   }
 
+  /** DEL; a delegation refused as a cycle is nothing to release (the ADD of that config could not have run). */
   async del(type: string, conf: Buffer | object): Promise<void> {
-    await this.run('DEL', type, conf);
+    try {
+      await this.run('DEL', type, conf);
+    } catch (err) {
+      if (!(err instanceof DelegationCycleError)) throw err;
+    }
   }
 
   async check(type: string, conf: Buffer | object): Promise<void> {

@@ -38,7 +38,7 @@ export async function openContainerNetns(path: string): Promise<Netns> {
   try {
     return Netns.open(path);
   } catch (err) {
-    throw new CniError(CniCode.Internal, `failed to open netns ${JSON.stringify(path)}: ${(err as Error).message}`, '', { cause: err });
+    throw new CniError(CniCode.InvalidNetNS, `failed to open netns ${JSON.stringify(path)}: ${(err as Error).message}`, 'CNI_NETNS must name a network namespace (such as /var/run/netns/<name> or /proc/<pid>/ns/net)', { cause: err });
   }
 }
 
