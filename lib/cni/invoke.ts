@@ -33,7 +33,7 @@ export interface PluginRunner {
   inProcess?(pluginPath: string, type: string): boolean;
 }
 
-/** No plugin of that name on CNI_PATH: the delegate never ran. */
+/** No plugin of that name on CNI_PATH (or no valid name, or no CNI_PATH): the delegate never ran. */
 export class PluginNotFoundError extends CniError {}
 
 /** Go prints the paths slice as [a b c]. */
@@ -43,9 +43,9 @@ function goList(paths: readonly string[]): string {
 
 /** The reference's FindInPath: a regular file (symlinks followed) named `type` in the first directory that has one. */
 export function findInPath(type: string, paths: readonly string[]): string {
-  if (type === '') throw new CniError(CniCode.Internal, 'no plugin name provided');
-  if (type.includes('/')) throw new CniError(CniCode.Internal, `invalid plugin name: ${type}`);
-  if (paths.length === 0) throw new CniError(CniCode.Internal, 'no paths provided');
+  if (type === '') throw new PluginNotFoundError(CniCode.Internal, 'no plugin name provided');
+  if (type.includes('/')) throw new PluginNotFoundError(CniCode.Internal, `invalid plugin name: ${type}`);
+  if (paths.length === 0) throw new PluginNotFoundError(CniCode.Internal, 'no paths provided');
   for (const dir of paths) {
     const full = join(dir, type);
     try {

@@ -14,6 +14,7 @@ import type { Result } from './types/current.ts';
 import { resultToVersion } from './types/convert.ts';
 import { Invoker, type PluginRunner, execPlugin } from './invoke.ts';
 import { MAX_JSON_DEPTH, tooDeep } from './json-depth.ts';
+import { isBug, rootCause } from './bug.ts';
 
 export interface PluginIO {
   env: EnvLike;
@@ -150,10 +151,8 @@ export async function runPlugin(plugin: Plugin, io: PluginIO, ctx?: RunContext):
   } catch (err) {
     if (err instanceof AboutShown) return 0;
     const e = CniError.from(err);
-    if (e.code === CniCode.Internal) {
-      const cause = err instanceof CniError ? err.cause : err;
-      if (cause instanceof Error && cause.stack !== undefined) io.writeStderr(`${plugin.name}: ${cause.stack}\n`);
-    }
+    const bug = rootCause(err);
+    if (isBug(err) && bug instanceof Error && bug.stack !== undefined) io.writeStderr(`${plugin.name}: ${bug.stack}\n`);
     io.writeStdout(prettyJson(e.toJSON()));
     return 1;
   }

@@ -34,7 +34,12 @@ async function deleteContainerLink(args: CmdArgs, cfg: BridgeConfig, prev: Resul
         const link = await nl.linkByName(args.ifName);
         if (link === undefined) return 'absent';
         let owner = ownershipByMac(args, prev, link);
-        if (owner === 'unknown' && cfg.ipamType === 'host-local') owner = leasedToUs(args, await nl.addrList({ link })) ? 'ours' : 'unknown';
+        if (owner === 'unknown' && cfg.ipamType !== undefined) {
+          const addrs = (await nl.addrList({ link })).filter((a) => a.scope === 'universe');
+          // a veth with no address yet is an ADD of this network that stopped half-way (killed, or failed before IPAM)
+          if (addrs.length === 0 && link.kind === 'veth') owner = 'ours';
+          else if (cfg.ipamType === 'host-local' && leasedToUs(args, addrs)) owner = 'ours';
+        }
         if (owner !== 'ours') return 'kept';
         try {
           // deleting one end of a veth pair deletes both

@@ -7,7 +7,10 @@
  *
  * - prevResult names it (CNI_IFNAME in CNI_NETNS) with a MAC, and the MAC matches; or
  * - IPAM is host-local and one of its addresses is leased to this container id
- *   (and interface, when the lease records one) in host-local's data directory.
+ *   (and interface, when the lease records one) in host-local's data directory;
+ * - the network has IPAM and the interface is a veth without a global address
+ *   yet: an ADD that stopped before its addresses were set (killed, or failed
+ *   before IPAM), which a configured pod's interface never is.
  *
  * A prevResult MAC that differs is proof of the contrary. Without either proof
  * (no prevResult and another IPAM, or no addresses) the interface stays: it

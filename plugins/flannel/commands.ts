@@ -25,6 +25,7 @@ import type { Result } from '../../lib/cni/types/current.ts';
 import { convertResult } from '../../lib/cni/types/convert.ts';
 import { PluginNotFoundError } from '../../lib/cni/invoke.ts';
 import { DelegationCycleError } from '../../lib/cni/delegation.ts';
+import { faultPoint } from '../../lib/fault.ts';
 import { versionGte } from '../../lib/cni/version.ts';
 import { type FlannelConf, loadFlannelConf } from './config.ts';
 import { buildDelegate, delegateType, marshalDelegate, rangeSubnets } from './delegate.ts';
@@ -83,8 +84,11 @@ export async function add(args: CmdArgs): Promise<Result> {
   } catch (err) {
     throw new CniError(CniCode.IOFailure, `failed to save the delegate config in ${conf.dataDir}: ${(err as Error).message}`, '', { cause: err });
   }
+  faultPoint(args.env, 'flannel', 'saved');
   try {
-    return await args.invoke.add(type, bytes, conf.cniVersion);
+    const result = await args.invoke.add(type, bytes, conf.cniVersion);
+    faultPoint(args.env, 'flannel', 'delegated');
+    return result;
   } catch (err) {
     dropSavedAfterFailedAdd(args, conf, type, err);
     throw CniError.wrap('failed to delegate add', err);
@@ -174,7 +178,8 @@ async function delRebuilt(args: CmdArgs, conf: FlannelConf, saved: Saved | undef
     await args.invoke.del(type, prev === undefined ? marshalDelegate(delegate) : { ...delegate, prevResult: prev });
   } catch (err) {
     // a config the delegate refuses, or can never run, was never added: nothing to release; the rest is worth a retry
-    if (!neverValid(err) && !(err instanceof CniError && err.code === CniCode.IOFailure)) {
+    // (and an environment or a data directory it refuses cannot have served an ADD either: the runtime sends DEL the ADD's)
+    if (!neverValid(err) && !(err instanceof CniError && (err.code === CniCode.IOFailure || err.code === CniCode.InvalidEnvironmentVariables))) {
       throw CniError.wrap(`failed to delegate del (no saved config; rebuilt from ${conf.subnetFile}: ${describeSubnetEnv(env)})`, err);
     }
   }
