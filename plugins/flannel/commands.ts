@@ -112,6 +112,13 @@ function dropSavedAfterFailedAdd(args: CmdArgs, conf: FlannelConf, type: string,
   }
 }
 
+/** Without a saved config: a delegate DEL refused for its environment, data directory or a plugin missing on CNI_PATH (ours or its IPAM's). */
+function refusedForGood(err: unknown): boolean {
+  if (!(err instanceof CniError)) return false;
+  if (err.code === CniCode.IOFailure || err.code === CniCode.InvalidEnvironmentVariables) return true;
+  return err.code === CniCode.Internal && /failed to find plugin "[^"]*" in path /.test(err.msg);
+}
+
 /** A delegate DEL error that says the config can never have been used by an ADD: nothing to release. */
 function neverValid(err: unknown): boolean {
   if (err instanceof PluginNotFoundError || err instanceof DelegationCycleError) return true;
@@ -178,8 +185,8 @@ async function delRebuilt(args: CmdArgs, conf: FlannelConf, saved: Saved | undef
     await args.invoke.del(type, prev === undefined ? marshalDelegate(delegate) : { ...delegate, prevResult: prev });
   } catch (err) {
     // a config the delegate refuses, or can never run, was never added: nothing to release; the rest is worth a retry
-    // (and an environment or a data directory it refuses cannot have served an ADD either: the runtime sends DEL the ADD's)
-    if (!neverValid(err) && !(err instanceof CniError && (err.code === CniCode.IOFailure || err.code === CniCode.InvalidEnvironmentVariables))) {
+    // (and an environment, a data directory or a CNI_PATH it refuses cannot have served an ADD either: the runtime sends DEL the ADD's)
+    if (!neverValid(err) && !refusedForGood(err)) {
       throw CniError.wrap(`failed to delegate del (no saved config; rebuilt from ${conf.subnetFile}: ${describeSubnetEnv(env)})`, err);
     }
   }
