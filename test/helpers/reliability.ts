@@ -4,7 +4,7 @@
  * (so flannel → bridge → host-local runs in one process, as installed),
  * subnet.env, data dirs, and per-plugin base configs with unique names.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,13 @@ export class TestNode {
   /** 10.<octet>.0.0/16: this node's flannel network. */
   readonly octet = 100 + (randomBytes(1)[0] ?? 0) % 100;
 
-  constructor(readonly node: TestNetns) {
+  readonly node: TestNetns;
+
+  /** `binDir`: where the plugins come from (default the built executable's links; GO_CNI_DIR for the reference). */
+  constructor(node: TestNetns, binDir = BIN_DIR) {
+    this.node = node;
     mkdirSync(this.bin);
-    for (const p of ['flannel', 'bridge', 'host-local']) symlinkSync(join(BIN_DIR, p), join(this.bin, p));
+    for (const p of ['flannel', 'bridge', 'host-local']) if (existsSync(join(binDir, p))) symlinkSync(join(binDir, p), join(this.bin, p));
     this.writeSubnetEnv();
     ip(node, 'link', 'set', 'lo', 'up');
   }
