@@ -35,3 +35,19 @@ export function jsonDepth(text: Buffer | string, limit = MAX_JSON_DEPTH): number
 export function tooDeep(text: Buffer | string): boolean {
   return jsonDepth(text) > MAX_JSON_DEPTH;
 }
+
+/** The nesting depth of a parsed JSON value, walked without recursion; stops counting past `limit`. */
+export function valueDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > max) {
+      max = d;
+      if (max > limit) return max;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}

@@ -176,6 +176,8 @@ const flannel: Case[] = [
     code: 5,
   del: 'ok',
     },
+  { name: 'delegate 9990 deep (under Go’s bound, past what is rendered)', plugin: 'flannel', conf: (c) => withRaw(c, 'delegate', `{"x":${deepArray(9990)}}`), code: 7, msg: "'delegate' is nested deeper than 1000 levels", del: 'ok' },
+  { name: 'runtimeConfig 5000 deep', plugin: 'flannel', conf: (c) => withRaw(c, 'runtimeConfig', `{"x":${deepArray(5000)}}`), code: 7, del: 'ok' },
   { name: 'delegate 100000 deep', plugin: 'flannel', conf: (c) => withRaw(c, 'delegate', `{"x":${deepArray(DEEP)}}`), code: 6 },
   { name: 'runtimeConfig a string', plugin: 'flannel', conf: (c) => ({ ...c, runtimeConfig: 'x' }), code: 7 },
   { name: 'CHECK of an attachment never added', plugin: 'flannel', command: 'CHECK', code: 3, del: 'skip' },

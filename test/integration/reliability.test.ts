@@ -136,6 +136,17 @@ describe("a DEL never removes another pod's interface", () => {
     expect(ip(pod, 'link', 'show')).not.toContain('eth0');
   });
 
+  it('its own DEL with a prevResult nested 9990 deep still finds and removes it', async () => {
+    const pod = env.netns();
+    await addOther(pod);
+    const deep = `${'['.repeat(9990)}${']'.repeat(9990)}`;
+    const stdin = JSON.stringify(t.conf('bridge')).replace(/}$/, `,"prevResult":{"cniVersion":"1.0.0","ips":[],"x":${deep}}}`);
+    const del = await t.run('bridge', t.env('DEL', pod, 'owner'), stdin);
+    expect(del.code, del.stdout + del.stderr).toBe(0);
+    expect(del.stderr).toBe('');
+    expect(ip(pod, 'link', 'show')).not.toContain('eth0');
+  });
+
   it('no prevResult: its addresses are leased to another container, so it stays; the owner’s DEL removes it', async () => {
     const pod = env.netns();
     await addOther(pod);
