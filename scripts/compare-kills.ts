@@ -52,6 +52,7 @@ async function kills(impl: 'ours' | 'go'): Promise<Record<string, number | strin
   const pods: TestNetns[] = [];
   let interrupted = 0;
   let delFailed = 0;
+  let retryFailed = 0;
   let leftSomething = 0;
   const examples: string[] = [];
   try {
@@ -71,6 +72,7 @@ async function kills(impl: 'ours' | 'go'): Promise<Record<string, number | strin
       const d = await run(t, t.env('DEL', pod, id), conf);
       if (d.code !== 0) {
         delFailed++;
+        if ((await run(t, t.env('DEL', pod, id), conf)).code !== 0) retryFailed++;
         if (examples.length < 4) examples.push(`${id} DEL: ${d.stdout.replace(/\s+/g, ' ').slice(0, 240)}`);
       }
       await new Promise((res) => setTimeout(res, 100));
@@ -85,7 +87,7 @@ async function kills(impl: 'ours' | 'go'): Promise<Record<string, number | strin
     execFileSync('ip', ['netns', 'del', node.name]);
     t.cleanup();
   }
-  return { kills: KILLS, 'killed mid-ADD': interrupted, 'DEL failed': delFailed, 'kills that left something after DEL': leftSomething, examples };
+  return { kills: KILLS, 'killed mid-ADD': interrupted, 'DEL failed': delFailed, 'retried DEL failed again': retryFailed, 'kills that left something after DEL': leftSomething, examples };
 }
 
 const ours = await kills('ours');
