@@ -182,6 +182,8 @@ const flannel: Case[] = [
   { name: 'runtimeConfig a string', plugin: 'flannel', conf: (c) => ({ ...c, runtimeConfig: 'x' }), code: 7 },
   { name: 'CHECK of an attachment never added', plugin: 'flannel', command: 'CHECK', code: 3, del: 'skip' },
   { name: 'STATUS without subnet.env', plugin: 'flannel', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0' }), setup: (x) => rmSync(x.t.subnetFile), code: 50, del: 'skip' },
+  { name: 'STATUS with ipam dataDir under /proc', plugin: 'flannel', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', ipam: { ...ipamOf(c), dataDir: '/proc/no-such/ipam' } }), code: 50, msg: /mkdir \/proc\/no-such: no such file or directory/, del: 'skip' },
+  { name: 'STATUS with dataDir under /proc', plugin: 'flannel', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', dataDir: '/proc/no-such/flannel' }), code: 0, del: 'skip' },
   { name: 'STATUS with a delegate that does not exist', plugin: 'flannel', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', delegate: { type: 'no-such-plugin' } }), code: 999, del: 'skip' },
   { name: 'DEL with a delegate that does not exist', plugin: 'flannel', command: 'DEL', conf: (c) => ({ ...c, delegate: { type: 'no-such-plugin' } }), code: 0, del: 'skip' },
 ];
@@ -219,6 +221,7 @@ const bridge: Case[] = [
   { name: 'CNI_PATH without host-local', plugin: 'bridge', env: (x) => ({ CNI_PATH: join(x.t.dir, 'empty') }), setup: (x) => mkdirSync(join(x.t.dir, 'empty'), { recursive: true }), code: 999 },
   { name: 'CHECK without prevResult', plugin: 'bridge', command: 'CHECK', code: 999, del: 'skip' },
   { name: 'CHECK with a prevResult of another namespace', plugin: 'bridge', command: 'CHECK', conf: (c) => ({ ...c, prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/elsewhere' }], ips: [] } }), code: 999, del: 'skip' },
+  { name: 'STATUS with ipam dataDir under /proc', plugin: 'bridge', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', ipam: { ...ipamOf(c), dataDir: '/proc/no-such/ipam' } }), code: 50, msg: /mkdir \/proc\/no-such: no such file or directory/, del: 'skip' },
   { name: 'STATUS with an ipam that does not exist', plugin: 'bridge', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', ipam: { type: 'no-such-ipam' } }), code: 50, del: 'skip' },
 ];
 
