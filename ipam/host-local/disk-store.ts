@@ -20,10 +20,11 @@
  * - The cursor is replaced by rename(2), never seen half-written.
  * - The wait for the lock is bounded (code 11 past it) instead of forever.
  */
-import { accessSync, closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
+import { mkdirLevels } from '../../lib/mkdir.ts';
 import { lockFile } from '../../lib/lock.ts';
 import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
@@ -90,7 +91,7 @@ export class DiskStore implements Store {
 
   /** Opens `<dir>`, creating it (0755, as the reference) when missing. */
   static open(dir: string, opts: DiskStoreOptions): DiskStore {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    mkdirLevels(dir, 0o755);
     return new DiskStore(dir, opts);
   }
 

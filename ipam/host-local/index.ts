@@ -16,17 +16,18 @@ import { type IpamConfig, loadIpamConfig } from './config.ts';
 import { DiskStore } from './disk-store.ts';
 import { type IP, parseIpMaybePrefix } from '../../lib/ip.ts';
 import { readResolvConf } from './resolv.ts';
+import { faultPoint } from '../../lib/fault.ts';
 import type { Attachment } from './store.ts';
 
 function attachment(args: CmdArgs): Attachment {
   return { containerId: args.containerId, ifName: args.ifName };
 }
 
-function openStore(cfg: IpamConfig): DiskStore {
+function openStore(cfg: IpamConfig, env: CmdArgs['env']): DiskStore {
   try {
-    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, onStep: (step) => faultPoint(env, 'host-local', step) });
   } catch (err) {
-    throw new CniError(CniCode.Internal, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, '', { cause: err });
+    throw new CniError(CniCode.IOFailure, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, 'check ipam.dataDir in the network config', { cause: err });
   }
 }
 
@@ -48,7 +49,7 @@ function prevResultAddresses(args: CmdArgs): IP[] | undefined {
 function add(args: CmdArgs): Result {
   const cfg = loadIpamConfig(args.conf, args.args);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
-  const ips = ipamAdd(cfg, openStore(cfg), attachment(args));
+  const ips = ipamAdd(cfg, openStore(cfg, args.env), attachment(args));
   const result: Result = { cniVersion: CURRENT_VERSION, ips };
   if (cfg.routes.length > 0) result.routes = cfg.routes;
   if (dns !== undefined) result.dns = dns;

@@ -5,7 +5,7 @@
  * starting with '#' or ';' and lines with fewer than two fields are skipped.
  */
 import { readFileSync } from 'node:fs';
-import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import { CniCode, CniError, fromFsError } from '../../lib/cni/errors.ts';
 import type { DNS } from '../../lib/cni/types/current.ts';
 
 export function parseResolvConf(text: string): DNS {
@@ -47,7 +47,7 @@ export function readResolvConf(path: string): DNS {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CniError(CniCode.Internal, `failed to read resolvConf ${path}: ${(err as Error).message}`, '', { cause: err });
+    throw new CniError(CniCode.IOFailure, `failed to read resolvConf: ${fromFsError(err)?.msg ?? (err as Error).message}`, 'check ipam.resolvConf in the network config', { cause: err });
   }
   return parseResolvConf(text);
 }

@@ -11,12 +11,14 @@ export interface CniArgsPair {
   value: string;
 }
 
-/** Parses CNI_ARGS into ordered pairs. Empty segments (a trailing ';') are skipped. */
+/** Parses CNI_ARGS into ordered pairs. One trailing ';' is accepted; any other empty segment is refused, as the reference refuses it. */
 export function parseCniArgs(raw: string): CniArgsPair[] {
   const pairs: CniArgsPair[] = [];
   if (raw === '') return pairs;
-  for (const segment of raw.split(';')) {
-    if (segment === '') continue;
+  const segments = raw.split(';');
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '' && i === segments.length - 1 && i > 0) continue;
+    if (segment === '') throw new CniError(CniCode.InvalidEnvironmentVariables, 'ARGS: invalid pair ""');
     const eq = segment.indexOf('=');
     // an empty key ("=v") is a key nobody knows, as in the reference, not a malformed pair
     if (eq < 0) throw new CniError(CniCode.InvalidEnvironmentVariables, `ARGS: invalid pair "${segment}"`);

@@ -49,6 +49,8 @@ export class CniError extends Error {
   /** Wraps anything thrown into a CniError: CniErrors pass through, the rest become code 999. */
   static from(err: unknown): CniError {
     if (err instanceof CniError) return err;
+    const fs = fromFsError(err);
+    if (fs !== undefined) return fs;
     if (err instanceof Error) return new CniError(CniCode.Internal, err.message, '', { cause: err });
     return new CniError(CniCode.Internal, String(err), '', { cause: err });
   }
@@ -67,4 +69,38 @@ export function errnoCode(err: unknown): string | undefined {
     if (typeof code === 'string') return code;
   }
   return undefined;
+}
+
+/** Errno codes of a path the configuration or the node gave us, not of a bug: code 5 with the path. */
+const PATH_ERRNOS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'file exists',
+  ENAMETOOLONG: 'file name too long',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ELOOP: 'too many levels of symbolic links',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+};
+
+/**
+ * A Node fs error (it has `code`, `syscall` and `path`) or a lib/mkdir error,
+ * as code 5 worded like Go's *PathError ("open /x/lock: is a directory");
+ * undefined for anything else.
+ */
+export function fromFsError(err: unknown): CniError | undefined {
+  if (!(err instanceof Error) || typeof err !== 'object') return undefined;
+  const e = err as Error & { code?: unknown; syscall?: unknown; path?: unknown };
+  if (e.name === 'MkdirError' && typeof e.code === 'string') {
+    return new CniError(CniCode.IOFailure, e.message, 'check the data directory in the network config and that the parent directories exist', { cause: err });
+  }
+  if (typeof e.code !== 'string' || typeof e.syscall !== 'string' || typeof e.path !== 'string') return undefined;
+  const words = PATH_ERRNOS[e.code];
+  if (words === undefined) return undefined;
+  return new CniError(CniCode.IOFailure, `${e.syscall} ${e.path}: ${words}`, '', { cause: err });
 }

@@ -14,6 +14,8 @@ import { isObject } from './conf.ts';
 import type { Result } from './types/current.ts';
 import { parseResult } from './types/convert.ts';
 import type { Plugin, PluginIO } from './skel.ts';
+import { whenDeadlinePasses } from './deadline.ts';
+import { CHAIN_ENV, DelegationCycleError, checkDelegation } from './delegation.ts';
 
 export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
 
@@ -27,7 +29,12 @@ export interface RawOutput {
 /** Runs a plugin: by exec, or in-process for our own. Injectable for tests. */
 export interface PluginRunner {
   run(pluginPath: string, type: string, env: Record<string, string>, stdin: Buffer): Promise<RawOutput>;
+  /** True when `run` would run this one in-process (one of ours: a failed ADD of it rolls itself back). */
+  inProcess?(pluginPath: string, type: string): boolean;
 }
+
+/** No plugin of that name on CNI_PATH (or no valid name, or no CNI_PATH): the delegate never ran. */
+export class PluginNotFoundError extends CniError {}
 
 /** Go prints the paths slice as [a b c]. */
 function goList(paths: readonly string[]): string {
@@ -36,9 +43,9 @@ function goList(paths: readonly string[]): string {
 
 /** The reference's FindInPath: a regular file (symlinks followed) named `type` in the first directory that has one. */
 export function findInPath(type: string, paths: readonly string[]): string {
-  if (type === '') throw new CniError(CniCode.Internal, 'no plugin name provided');
-  if (type.includes('/')) throw new CniError(CniCode.Internal, `invalid plugin name: ${type}`);
-  if (paths.length === 0) throw new CniError(CniCode.Internal, 'no paths provided');
+  if (type === '') throw new PluginNotFoundError(CniCode.Internal, 'no plugin name provided');
+  if (type.includes('/')) throw new PluginNotFoundError(CniCode.Internal, `invalid plugin name: ${type}`);
+  if (paths.length === 0) throw new PluginNotFoundError(CniCode.Internal, 'no paths provided');
   for (const dir of paths) {
     const full = join(dir, type);
     try {
@@ -47,7 +54,7 @@ export function findInPath(type: string, paths: readonly string[]): string {
       // not here; try the next directory
     }
   }
-  throw new CniError(CniCode.Internal, `failed to find plugin ${JSON.stringify(type)} in path ${goList(paths)}`);
+  throw new PluginNotFoundError(CniCode.Internal, `failed to find plugin ${JSON.stringify(type)} in path ${goList(paths)}`);
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -72,6 +79,7 @@ export function defaultRunner(opts: {
   stderr: (text: string) => void;
 }): PluginRunner {
   return {
+    inProcess: (pluginPath, type) => opts.plugins.has(type) && sameFile(pluginPath, opts.self),
     async run(pluginPath, type, env, stdin) {
       const own = opts.plugins.get(type);
       if (own !== undefined && sameFile(pluginPath, opts.self)) {
@@ -123,6 +131,8 @@ function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onSt
             timedOut = true;
             child.kill('SIGKILL');
           }, timeoutMs);
+    // and the plugin's own deadline (lib/cni/deadline.ts) kills the delegates it started
+    const unregister = whenDeadlinePasses(() => child.kill('SIGKILL'));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -136,6 +146,7 @@ function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onSt
     });
     child.on('close', (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
+      unregister();
       const stderr = Buffer.concat(err).toString() + (timedOut ? `killed after ${timeoutMs} ms without an answer` : '');
       resolve({ exitCode: timedOut ? 137 : (code ?? (signal === null ? 1 : 128)), stdout: timedOut ? '' : Buffer.concat(out).toString(), stderr });
     });
@@ -176,14 +187,28 @@ export class Invoker {
     private readonly env: EnvLike,
     private readonly paths: readonly string[],
     private readonly runner: PluginRunner,
+    /** The delegating plugin's name, for the cycle and depth check (lib/cni/delegation.ts). */
+    private readonly self?: string,
   ) {}
 
   private async run(command: DelegateCommand, type: string, conf: Buffer | object): Promise<RawOutput> {
+    const chain = this.self === undefined ? undefined : checkDelegation(this.env, this.self, type);
     const path = findInPath(type, this.paths);
     const stdin = Buffer.isBuffer(conf) ? conf : Buffer.from(JSON.stringify(conf));
-    const out = await this.runner.run(path, type, plainEnv(this.env, command), stdin);
+    const env = plainEnv(this.env, command);
+    if (chain !== undefined) env[CHAIN_ENV] = chain;
+    const out = await this.runner.run(path, type, env, stdin);
     if (out.exitCode !== 0) throw pluginError(out);
     return out;
+  }
+
+  /** True when a failed ADD of `type` is known to leave nothing (our own plugin, run in-process). */
+  rollsBack(type: string): boolean {
+    try {
+      return this.runner.inProcess?.(findInPath(type, this.paths), type) ?? false;
+    } catch {
+      return false;
+    }
   }
 
   /** ADD; the delegate's result, converted to the current version. */
@@ -198,8 +223,13 @@ export class Invoker {
     return parseResult(json, confVersion);
   }
 
+  /** DEL; a delegation refused as a cycle is nothing to release (the ADD of that config could not have run). */
   async del(type: string, conf: Buffer | object): Promise<void> {
-    await this.run('DEL', type, conf);
+    try {
+      await this.run('DEL', type, conf);
+    } catch (err) {
+      if (!(err instanceof DelegationCycleError)) throw err;
+    }
   }
 
   async check(type: string, conf: Buffer | object): Promise<void> {

@@ -12,6 +12,8 @@ import { errnoCode } from './errors.ts';
 import { PLUGINS, banner } from '../registry.ts';
 import { loadAddon } from '../native/loader.ts';
 import { withNetlink } from '../netlink/index.ts';
+import { armProcessDeadline } from './deadline.ts';
+import { native } from '../native/loader.ts';
 
 /**
  * `cni selftest`: loads both native addons the way a plugin run does, opens a
@@ -102,7 +104,9 @@ export async function main(): Promise<void> {
         stderr: (t) => io.writeStderr(t),
       }),
     };
+    const deadline = armProcessDeadline(plugin.name, process.env, { write: (t) => writeFd(1, t), exit: (c) => process.exit(c) }, native);
     code = await runPlugin(plugin, io, ctx);
+    deadline?.disarm();
   }
   process.exit(code);
 }

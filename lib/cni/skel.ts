@@ -13,6 +13,8 @@ import { goQuoteList, versionGte, SUPPORTED_VERSIONS, CURRENT_VERSION } from './
 import type { Result } from './types/current.ts';
 import { resultToVersion } from './types/convert.ts';
 import { Invoker, type PluginRunner, execPlugin } from './invoke.ts';
+import { MAX_JSON_DEPTH, tooDeep } from './json-depth.ts';
+import { isBug, rootCause } from './bug.ts';
 
 export interface PluginIO {
   env: EnvLike;
@@ -69,6 +71,7 @@ export function prettyJson(v: unknown): string {
 }
 
 function decodeConf(stdin: Buffer): NetConf {
+  if (tooDeep(stdin)) throw new CniError(CniCode.DecodingFailure, 'error unmarshall network config: exceeded max depth', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(stdin.toString('utf8'));
@@ -89,6 +92,9 @@ function decodeConf(stdin: Buffer): NetConf {
     throw new CniError(CniCode.DecodingFailure, `decoding version from network config: "cniVersion" must be a string, got ${JSON.stringify(v)}`);
   }
   const type = parsed['type'];
+  if (type !== undefined && type !== null && typeof type !== 'string') {
+    throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: "type" must be a string, got ${JSON.stringify(type)}`);
+  }
   return { ...parsed, name, cniVersion: typeof v === 'string' && v !== '' ? v : '0.1.0', type: typeof type === 'string' ? type : '' };
 }
 
@@ -145,10 +151,8 @@ export async function runPlugin(plugin: Plugin, io: PluginIO, ctx?: RunContext):
   } catch (err) {
     if (err instanceof AboutShown) return 0;
     const e = CniError.from(err);
-    if (!(err instanceof CniError) || e.code === CniCode.Internal) {
-      const cause = err instanceof CniError ? err.cause : err;
-      if (cause instanceof Error && cause.stack !== undefined) io.writeStderr(`${plugin.name}: ${cause.stack}\n`);
-    }
+    const bug = rootCause(err);
+    if (isBug(err) && bug instanceof Error && bug.stack !== undefined) io.writeStderr(`${plugin.name}: ${bug.stack}\n`);
     io.writeStdout(prettyJson(e.toJSON()));
     return 1;
   }
@@ -196,7 +200,7 @@ async function dispatch(plugin: Plugin, io: PluginIO, log: Logger, runner: Plugi
     conf,
     env: io.env,
     log,
-    invoke: new Invoker(io.env, path, runner),
+    invoke: new Invoker(io.env, path, runner, plugin.name),
   };
   switch (command) {
     case 'ADD': {

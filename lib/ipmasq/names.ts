@@ -23,9 +23,14 @@ function goQuote(s: string): string {
   return JSON.stringify(s);
 }
 
-/** iptables comment: name: "<network>" id: "<containerID>" (the ifname is not in it, for historical reasons). */
+/** xt_comment holds 255 bytes and a NUL; iptables keeps the first 255 (what the Go bridge ends up with), iptables-restore refuses longer. */
+export const IPTABLES_COMMENT_MAX = 255;
+
+/** iptables comment: name: "<network>" id: "<containerID>" (the ifname is not in it, for historical reasons), cut at 255 bytes as the rule ends up under the Go bridge. */
 export function iptablesComment(network: string, containerId: string): string {
-  return `name: ${goQuote(network)} id: ${goQuote(containerId)}`;
+  const full = `name: ${goQuote(network)} id: ${goQuote(containerId)}`;
+  const bytes = Buffer.from(full);
+  return bytes.length <= IPTABLES_COMMENT_MAX ? full : bytes.subarray(0, IPTABLES_COMMENT_MAX).toString('utf8').replace(/\uFFFD$/, '');
 }
 
 export function nftNetworkHash(network: string): string {

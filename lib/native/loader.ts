@@ -23,6 +23,9 @@ export interface NativeAddon {
   flock(fd: number, timeoutMs: number): boolean;
   funlock(fd: number): void;
   memfdCreate(name: string): number;
+  /** After `ms`, writes `text` to fd 1 and _exit(1)s from a thread of its own (a stuck main thread included). */
+  watchdogArm(ms: number, text: string): void;
+  watchdogDisarm(): void;
 }
 
 export type AddonName = 'cni_native' | 'netlink';

@@ -16,6 +16,7 @@ import { openNetlink, type Link, type Netlink } from '../../lib/netlink/index.ts
 import { Netns, netnsReady } from '../../lib/netns/index.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import { configureInterface, interfaceSysctls, linkUp, type ContainerContext } from './container.ts';
+import { faultPoint } from '../../lib/fault.ts';
 import { type AddStep, type BridgeDeps, UndoStack } from './deps.ts';
 import {
   bringUpHostEnd,
@@ -38,7 +39,7 @@ export async function openContainerNetns(path: string): Promise<Netns> {
   try {
     return Netns.open(path);
   } catch (err) {
-    throw new CniError(CniCode.Internal, `failed to open netns ${JSON.stringify(path)}: ${(err as Error).message}`, '', { cause: err });
+    throw new CniError(CniCode.InvalidNetNS, `failed to open netns ${JSON.stringify(path)}: ${(err as Error).message}`, 'CNI_NETNS must name a network namespace (such as /var/run/netns/<name> or /proc/<pid>/ns/net)', { cause: err });
   }
 }
 
@@ -82,6 +83,7 @@ async function addSteps(c: AddContext): Promise<Result> {
   const { args, deps, cfg, ns, hostNl, contNl, undo } = c;
   const checkpoint = async (step: AddStep): Promise<void> => {
     if (deps.checkpoint !== undefined) await deps.checkpoint(step);
+    faultPoint(args.env, 'bridge', step);
   };
   const hostSysctl = deps.hostSysctl();
   const host: HostContext = { nl: hostNl, sysctl: hostSysctl, ipv6: hasIpv6(hostSysctl), log: args.log, random: deps.random, sleep: deps.sleep };

@@ -19,15 +19,28 @@ import { masqAttachment } from './add.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import type { BridgeDeps } from './deps.ts';
 import { errnoOf, reasonOf } from './host.ts';
+import { leasedToUs, ownershipByMac } from './ownership.ts';
 
-/** Deletes CNI_IFNAME inside the namespace; 'gone' when the namespace no longer exists. */
-async function deleteContainerLink(args: CmdArgs): Promise<'deleted' | 'absent' | 'gone'> {
+/**
+ * Deletes CNI_IFNAME inside the namespace when it is this attachment's (see
+ * ownership.ts); 'gone' when the namespace no longer exists, 'kept' when the
+ * interface is another's or not provably ours.
+ */
+async function deleteContainerLink(args: CmdArgs, cfg: BridgeConfig, prev: Result | undefined): Promise<'deleted' | 'absent' | 'gone' | 'kept'> {
   try {
     return await withNetns(args.netns, async (ns) => {
       const nl = await openNetlink(ns);
       try {
         const link = await nl.linkByName(args.ifName);
         if (link === undefined) return 'absent';
+        let owner = ownershipByMac(args, prev, link);
+        if (owner === 'unknown' && cfg.ipamType !== undefined) {
+          const addrs = (await nl.addrList({ link })).filter((a) => a.scope === 'universe');
+          // a veth with no address yet is an ADD of this network that stopped half-way (killed, or failed before IPAM)
+          if (addrs.length === 0 && link.kind === 'veth') owner = 'ours';
+          else if (cfg.ipamType === 'host-local' && leasedToUs(args, addrs)) owner = 'ours';
+        }
+        if (owner !== 'ours') return 'kept';
         try {
           // deleting one end of a veth pair deletes both
           await nl.linkDel(link);
@@ -87,10 +100,11 @@ export async function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
     failures.push(e);
   };
 
+  const prev = prevResultOrWarn(args);
   let netnsGone = args.netns === '';
   if (!netnsGone) {
     try {
-      netnsGone = (await deleteContainerLink(args)) === 'gone';
+      netnsGone = (await deleteContainerLink(args, cfg, prev)) === 'gone';
     } catch (err) {
       record(`failed to delete ${JSON.stringify(args.ifName)} in ${args.netns}`, err);
     }
@@ -100,7 +114,7 @@ export async function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
     let nl: Netlink | undefined;
     try {
       nl = await deps.openHostNetlink();
-      await deleteOrphanHostEnd(cfg, prevResultOrWarn(args), nl);
+      await deleteOrphanHostEnd(cfg, prev, nl);
     } catch (err) {
       args.log.warn(`DEL: could not look for a leftover host veth: ${reasonOf(err)}`);
     } finally {

@@ -23,10 +23,13 @@ import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { convertResult } from '../../lib/cni/types/convert.ts';
+import { PluginNotFoundError } from '../../lib/cni/invoke.ts';
+import { DelegationCycleError } from '../../lib/cni/delegation.ts';
+import { faultPoint } from '../../lib/fault.ts';
 import { versionGte } from '../../lib/cni/version.ts';
 import { type FlannelConf, loadFlannelConf } from './config.ts';
 import { buildDelegate, delegateType, marshalDelegate, rangeSubnets } from './delegate.ts';
-import { ConfStore, type Saved } from './store.ts';
+import { ConfStore, type Saved, fileName } from './store.ts';
 import { type SubnetEnv, SubnetEnvError, describeSubnetEnv, loadSubnetEnv } from './subnet-env.ts';
 
 const NOT_READY_DETAILS = "flanneld has not written this node's subnet lease yet (is the flannel pod running on this node?); try again later";
@@ -35,7 +38,10 @@ const NOT_READY_DETAILS = "flanneld has not written this node's subnet lease yet
 function subnetEnvError(err: SubnetEnvError, notReadyCode: number): CniError {
   const msg = `failed to load flannel 'subnet.env' file: ${err.message}. Check the flannel pod log for this node.`;
   if (err.kind === 'missing' || err.kind === 'incomplete') return new CniError(notReadyCode, msg, NOT_READY_DETAILS, { cause: err });
-  return new CniError(notReadyCode === CniCode.PluginNotAvailable ? notReadyCode : CniCode.Internal, msg, '', { cause: err });
+  if (notReadyCode === CniCode.PluginNotAvailable) return new CniError(notReadyCode, msg, '', { cause: err });
+  const details = `${err.file} is written by flanneld; fix or remove it and restart the flannel pod of this node`;
+  if (err.kind === 'unreadable') return new CniError(CniCode.IOFailure, msg, details, { cause: err });
+  return new CniError(CniCode.DecodingFailure, msg, details, { cause: err });
 }
 
 function readSubnetEnv(conf: FlannelConf, notReadyCode: number): SubnetEnv {
@@ -78,11 +84,45 @@ export async function add(args: CmdArgs): Promise<Result> {
   } catch (err) {
     throw new CniError(CniCode.IOFailure, `failed to save the delegate config in ${conf.dataDir}: ${(err as Error).message}`, '', { cause: err });
   }
+  faultPoint(args.env, 'flannel', 'saved');
   try {
-    return await args.invoke.add(type, bytes, conf.cniVersion);
+    const result = await args.invoke.add(type, bytes, conf.cniVersion);
+    faultPoint(args.env, 'flannel', 'delegated');
+    return result;
   } catch (err) {
+    dropSavedAfterFailedAdd(args, conf, type, err);
     throw CniError.wrap('failed to delegate add', err);
   }
+}
+
+/**
+ * A failed ADD leaves nothing behind when its delegate left nothing: the saved
+ * config goes when the delegate never ran (not found, a refused cycle) or is
+ * one of ours run in-process, which rolls its own failed ADD back. A foreign
+ * delegate may have left something half done; its file stays for the
+ * runtime's DEL, as the reference's does.
+ */
+function dropSavedAfterFailedAdd(args: CmdArgs, conf: FlannelConf, type: string, err: unknown): void {
+  if (!(err instanceof PluginNotFoundError) && !(err instanceof DelegationCycleError) && !args.invoke.rollsBack(type)) return;
+  const st = storeOf(conf);
+  try {
+    st.remove(st.keyedPath(args.containerId, args.ifName));
+  } catch (e) {
+    args.log.warn(`ADD failed and its saved delegate config could not be removed: ${(e as Error).message}`);
+  }
+}
+
+/** Without a saved config: a delegate DEL refused for its environment, data directory or a plugin missing on CNI_PATH (ours or its IPAM's). */
+function refusedForGood(err: unknown): boolean {
+  if (!(err instanceof CniError)) return false;
+  if (err.code === CniCode.IOFailure || err.code === CniCode.InvalidEnvironmentVariables) return true;
+  return err.code === CniCode.Internal && /failed to find plugin "[^"]*" in path /.test(err.msg);
+}
+
+/** A delegate DEL error that says the config can never have been used by an ADD: nothing to release. */
+function neverValid(err: unknown): boolean {
+  if (err instanceof PluginNotFoundError || err instanceof DelegationCycleError) return true;
+  return err instanceof CniError && (err.code === CniCode.DecodingFailure || err.code === CniCode.InvalidNetworkConfig || err.code === CniCode.IncompatibleCNIVersion);
 }
 
 /** The runtime's prevResult in the saved config's version, for a delegate DEL (only 0.4.0 and later carry one). */
@@ -108,13 +148,13 @@ export async function del(args: CmdArgs): Promise<void> {
     try {
       await args.invoke.del(savedType, prev === undefined ? saved.bytes : { ...saved.conf, prevResult: prev });
     } catch (err) {
-      // the file stays: a retried DEL must be able to release what this one could not
-      throw CniError.wrap('failed to delegate del', err);
+      // the file stays: a retried DEL must be able to release what this one could not,
+      // unless the delegate refuses the very bytes ADD gave it (then that ADD failed the same way)
+      if (!(err instanceof CniError && neverValid(err) && !(err instanceof PluginNotFoundError))) throw CniError.wrap('failed to delegate del', err);
     }
     store.remove(saved.path);
     return;
   }
-  if (saved !== undefined) args.log.warn(`DEL: ${saved.path} is not a delegate config; rebuilding it from the current subnet.env`);
   await delRebuilt(args, conf, saved);
 }
 
@@ -125,25 +165,30 @@ export async function del(args: CmdArgs): Promise<void> {
  * delegate; then there is nothing flannel could undo either.
  */
 async function delRebuilt(args: CmdArgs, conf: FlannelConf, saved: Saved | undefined): Promise<void> {
+  // quiet: a repeated DEL, or one after a failed ADD, is a normal path (the reference prints nothing either)
   const env = trySubnetEnv(conf);
   if (typeof env === 'string') {
-    args.log.warn(`DEL: no saved delegate config for ${args.containerId}/${args.ifName} in ${conf.dataDir} and no subnet.env to rebuild it (${env}); nothing to delegate`);
-    return;
+    if (saved !== undefined) storeOf(conf).remove(saved.path);
+    return; // nothing to rebuild from: nothing flannel could name to release
   }
   let delegate: JsonObject;
   try {
     delegate = buildDelegate(conf, env);
-  } catch (err) {
-    args.log.warn(`DEL: cannot rebuild the delegate config (${(err as Error).message}); nothing to delegate`);
-    return;
+  } catch {
+    if (saved !== undefined) storeOf(conf).remove(saved.path);
+    return; // a config ADD refuses the same way: nothing was added with it
   }
-  const type = requireType(delegate, "'delegate'");
-  args.log.warn(`DEL: no saved delegate config for ${args.containerId}/${args.ifName} in ${conf.dataDir}; asking ${type} to DEL with the config rebuilt from ${conf.subnetFile}: ${describeSubnetEnv(env)}`);
+  const type = delegateType(delegate);
+  if (type === undefined) return;
   const prev = prevResultFor(args, delegate['cniVersion']);
   try {
     await args.invoke.del(type, prev === undefined ? marshalDelegate(delegate) : { ...delegate, prevResult: prev });
   } catch (err) {
-    throw CniError.wrap('failed to delegate del (config rebuilt from subnet.env: no saved one)', err);
+    // a config the delegate refuses, or can never run, was never added: nothing to release; the rest is worth a retry
+    // (and an environment, a data directory or a CNI_PATH it refuses cannot have served an ADD either: the runtime sends DEL the ADD's)
+    if (!neverValid(err) && !refusedForGood(err)) {
+      throw CniError.wrap(`failed to delegate del (no saved config; rebuilt from ${conf.subnetFile}: ${describeSubnetEnv(env)})`, err);
+    }
   }
   if (saved !== undefined) storeOf(conf).remove(saved.path);
 }
@@ -257,7 +302,7 @@ export async function gc(args: CmdArgs): Promise<void> {
   if (valid !== undefined && delegated) {
     const { entries, stale } = st.list();
     for (const e of entries) {
-      const keep = valid.some((a) => a.containerId === e.containerId && (e.ifName === undefined || a.ifName === e.ifName));
+      const keep = valid.some((a) => e.name === fileName(a.containerId, a.ifName) || e.name === a.containerId);
       if (keep) continue;
       const c = st.read(e.path);
       if (c === undefined || c['name'] !== conf.name) continue; // another network's (or not ours to judge)

@@ -5,6 +5,7 @@
  * passed on as they are (Go keeps them as map[string]interface{}).
  */
 import { type JsonObject, type NetConf, isObject, validateConf } from '../../lib/cni/conf.ts';
+import { valueDepth } from '../../lib/cni/json-depth.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { flannelSchema } from '../../build/gen/schemas.mjs';
 import { validateFlannel } from '../../build/gen/validators.mjs';
@@ -66,6 +67,23 @@ export function loadFlannelConf(conf: NetConf, stdin?: Buffer): FlannelConf {
     ipam: raw.ipam ?? undefined,
     runtimeConfig: raw.runtimeConfig ?? undefined,
   };
+}
+
+/**
+ * How deep `delegate`, `ipam` and `runtimeConfig` may nest: they are cloned and
+ * re-serialised into the delegate config, by code that recurses. A real one
+ * nests a handful of levels; the protocol layer already refuses stdin past
+ * Go's 10 000.
+ */
+export const MAX_RENDERED_DEPTH = 1000;
+
+/** Refuses (code 7) a `delegate`, `ipam` or `runtimeConfig` nested past MAX_RENDERED_DEPTH. */
+export function checkRenderedDepth(conf: Pick<FlannelConf, 'delegate' | 'ipam' | 'runtimeConfig'>): void {
+  for (const key of ['delegate', 'ipam', 'runtimeConfig'] as const) {
+    if (valueDepth(conf[key], MAX_RENDERED_DEPTH) > MAX_RENDERED_DEPTH) {
+      throw new CniError(CniCode.InvalidNetworkConfig, `'${key}' is nested deeper than ${MAX_RENDERED_DEPTH} levels`);
+    }
+  }
 }
 
 /** The reference's checks on `delegate` (cmdAdd), with its messages; code 7. */

@@ -17,7 +17,7 @@
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { type IPNet, formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ip.ts';
-import { type FlannelConf, checkDelegate } from './config.ts';
+import { type FlannelConf, checkDelegate, checkRenderedDepth } from './config.ts';
 import type { SubnetEnv } from './subnet-env.ts';
 
 function has(o: JsonObject, key: string): boolean {
@@ -107,6 +107,7 @@ export function delegateIpam(ipam: JsonObject | undefined, env: SubnetEnv): Json
 
 /** doCmdAdd: the complete delegate config for `conf` on a node whose lease is `env`. Throws code 7 for a bad `delegate`/`ipam`. */
 export function buildDelegate(conf: FlannelConf, env: SubnetEnv): JsonObject {
+  checkRenderedDepth(conf);
   checkDelegate(conf.delegate);
   const d: JsonObject = structuredClone(conf.delegate ?? {});
   if (conf.runtimeConfig !== undefined) d['runtimeConfig'] = structuredClone(conf.runtimeConfig);

@@ -8,24 +8,56 @@
  *                            neither part (the CNI spec's container id
  *                            alphabet; the kernel refuses it in interface
  *                            names), so the name is unambiguous.
+ *   +<sha256(containerID)>:<ifName>
+ *                            ours, when the plain name would pass NAME_MAX
+ *                            (255 bytes): any valid container id fits. '+' is
+ *                            not in the container id alphabet.
  *   <containerID>            the reference's. Read (and removed after a
  *                            successful DEL), never written, so a node upgraded
  *                            from the Go plugin deletes its old pods cleanly.
  *
  * Files are written whole: a temporary file (0600) is written, fsynced and
  * renamed over the final name, and the directory fsynced, so a crash leaves
- * either the old file or the new one, never half of one.
+ * either the old file or the new one, never half of one. A temporary is
+ * named .tmp-<pid>-<random>; listing removes those of dead processes (a
+ * plugin killed between write and rename) as well as old ones.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
+import { mkdirLevels } from '../../lib/mkdir.ts';
 
 const TMP_PREFIX = '.tmp-';
 
+/** NAME_MAX of Linux file systems, in bytes. */
+const NAME_MAX = 255;
+
 export function keyedName(containerId: string, ifName: string): string {
   return `${containerId}:${ifName}`;
+}
+
+/** The file name of an attachment's saved config: keyedName, or its hashed form when that is too long for a name. */
+export function fileName(containerId: string, ifName: string): string {
+  const plain = keyedName(containerId, ifName);
+  if (Buffer.byteLength(plain) <= NAME_MAX && !plain.includes('/')) return plain;
+  return `+${createHash('sha256').update(containerId).digest('hex')}:${ifName}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/** The pid in a temporary's name (.tmp-<pid>-<random>); undefined for other names. */
+function tmpOwner(name: string): number | undefined {
+  const m = /^\.tmp-([0-9]{1,10})-[0-9a-f]+$/.exec(name);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
 export interface Saved {
@@ -42,7 +74,7 @@ function readIfExists(path: string): Buffer | undefined {
     return readFileSync(path);
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return undefined;
     throw err;
   }
 }
@@ -60,7 +92,7 @@ export class ConfStore {
   constructor(readonly dir: string) {}
 
   keyedPath(containerId: string, ifName: string): string {
-    return join(this.dir, keyedName(containerId, ifName));
+    return join(this.dir, fileName(containerId, ifName));
   }
 
   legacyPath(containerId: string): string {
@@ -69,9 +101,9 @@ export class ConfStore {
 
   /** Writes the rendered config for an attachment, durably (see the file comment). */
   save(containerId: string, ifName: string, bytes: Buffer): string {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    mkdirLevels(this.dir, 0o700);
     const final = this.keyedPath(containerId, ifName);
-    const tmp = join(this.dir, `${TMP_PREFIX}${keyedName(containerId, ifName)}-${randomBytes(4).toString('hex')}`);
+    const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       let off = 0;
@@ -116,7 +148,7 @@ export class ConfStore {
     if (unlinkQuiet(path)) this.syncDir();
   }
 
-  /** Every saved file, for GC. Temporary files older than `staleTmpMs` are listed as `stale`. */
+  /** Every saved file, for GC. Temporary files of dead processes, or older than `staleTmpMs`, are listed as `stale`. */
   list(staleTmpMs = 10 * 60_000): { entries: StoreEntry[]; stale: string[] } {
     let names: string[];
     try {
@@ -131,6 +163,11 @@ export class ConfStore {
     for (const name of names.sort()) {
       const path = join(this.dir, name);
       if (name.startsWith(TMP_PREFIX)) {
+        const owner = tmpOwner(name);
+        if (owner !== undefined && owner !== process.pid && !processAlive(owner)) {
+          stale.push(path);
+          continue;
+        }
         try {
           if (now - statSync(path).mtimeMs > staleTmpMs) stale.push(path);
         } catch {
@@ -149,7 +186,7 @@ export class ConfStore {
       }
       const colon = name.indexOf(':');
       const entry: StoreEntry =
-        colon < 0 ? { path, containerId: name, ifName: undefined, mtimeMs } : { path, containerId: name.slice(0, colon), ifName: name.slice(colon + 1), mtimeMs };
+        colon < 0 ? { path, name, containerId: name, ifName: undefined, mtimeMs } : { path, name, containerId: name.slice(0, colon), ifName: name.slice(colon + 1), mtimeMs };
       entries.push(entry);
     }
     return { entries, stale };
@@ -176,6 +213,9 @@ export class ConfStore {
 
 export interface StoreEntry {
   path: string;
+  /** The file name (see fileName). */
+  name: string;
+  /** The id part of the name (a hash for '+' names). */
   containerId: string;
   /** Undefined for the reference's `<containerID>` files. */
   ifName: string | undefined;

@@ -139,9 +139,17 @@ export function convertResult(json: unknown, toVersion: string, fallbackVersion?
 export function parsePrevResult(conf: NetConf): Result | undefined {
   const prev = conf.prevResult;
   if (prev === undefined || prev === null) return undefined;
+  let r: Result;
   try {
-    return parseResult(prev, conf.cniVersion);
+    r = parseResult(prev, conf.cniVersion);
   } catch (err) {
     throw CniError.wrap('could not parse prevResult', err);
   }
+  const count = r.interfaces?.length ?? 0;
+  for (const [i, ip] of (r.ips ?? []).entries()) {
+    if (ip.interface !== undefined && (ip.interface < 0 || ip.interface >= count)) {
+      throw new CniError(CniCode.InvalidNetworkConfig, `could not parse prevResult: ips[${i}].interface is ${ip.interface} but prevResult has ${count} interface(s)`);
+    }
+  }
+  return r;
 }

@@ -451,3 +451,47 @@ describe("CNI_NETNS is the plugin's own namespace (code 8)", () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe('issue 9 at the boundary', () => {
+  const add = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_NETNS: '/var/run/netns/none', CNI_PATH: '/opt/cni/bin' };
+  const conf = (extra: string): string => `{"cniVersion":"1.0.0","name":"n","type":"fake"${extra}}`;
+
+  it('"type": 42 is code 6 before the plugin runs', async () => {
+    const r = await run(add, conf('').replace('"fake"', '42'));
+    expect(r.calls).toHaveLength(0);
+    expect(JSON.parse(r.stdout)).toEqual({ code: 6, msg: 'error unmarshall network config: "type" must be a string, got 42' });
+  });
+
+  it('JSON past depth 10000 is code 6, without parsing it or a stack', async () => {
+    const r = await run(add, conf(`,"prevResult":${'['.repeat(100_000)}${']'.repeat(100_000)}`));
+    expect(r.calls).toHaveLength(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 6, msg: 'error unmarshall network config: exceeded max depth' });
+    expect(r.stderr).toBe('');
+    // 10 000 levels in all, the config object included, as Go counts
+    const ok = await run(add, conf(`,"x":${'['.repeat(9_999)}${']'.repeat(9_999)}`));
+    expect(ok.code).toBe(0);
+  });
+
+  it('a stack only for a bug: a TypeError has one; a CniError, an errno or a wrapped known error has none', async () => {
+    const bug = await run(add, conf(''), { fail: new TypeError('x is undefined') });
+    expect(bug.stderr).toMatch(/^fake: TypeError: x is undefined\n\s+at /);
+    const wrappedBug = await run(add, conf(''), { fail: CniError.wrap('failed to delegate add', new RangeError('boom')) });
+    expect(wrappedBug.stderr).toMatch(/RangeError: boom/);
+    for (const fail of [
+      new CniError(CniCode.Internal, 'deliberate'),
+      Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY', syscall: 'rmdir', path: '/x' }),
+      CniError.wrap('failed', new CniError(CniCode.Internal, 'inner')),
+      new (class NetlinkError extends Error {})('kernel said no'),
+    ]) {
+      const r = await run(add, conf(''), { fail });
+      expect(r.code).toBe(1);
+      expect(r.stderr, String(fail)).toBe('');
+    }
+  });
+
+  it('an fs error is code 5 naming the path, worded like Go', async () => {
+    const r = await run(add, conf(''), { fail: Object.assign(new Error("EISDIR: illegal operation on a directory, open '/d/lock'"), { code: 'EISDIR', syscall: 'open', path: '/d/lock' }) });
+    expect(JSON.parse(r.stdout)).toEqual({ code: 5, msg: 'open /d/lock: is a directory' });
+    expect(r.stderr).toBe('');
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * Whose is the container interface DEL found? A DEL must never remove another
+ * pod's interface: when an ADD failed because CNI_IFNAME already existed in the
+ * namespace (another attachment's), the runtime's DEL for the failed container
+ * names that same interface. The reference deletes it regardless; we delete it
+ * only when it is provably this attachment's:
+ *
+ * - prevResult names it (CNI_IFNAME in CNI_NETNS) with a MAC, and the MAC matches; or
+ * - IPAM is host-local and one of its addresses is leased to this container id
+ *   (and interface, when the lease records one) in host-local's data directory;
+ * - the network has IPAM and the interface is a veth without a global address
+ *   yet: an ADD that stopped before its addresses were set (killed, or failed
+ *   before IPAM), which a configured pod's interface never is.
+ *
+ * A prevResult MAC that differs is proof of the contrary. Without either proof
+ * (no prevResult and another IPAM, or no addresses) the interface stays: it
+ * goes with its namespace, which the runtime deletes after a DEL.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CmdArgs } from '../../lib/cni/skel.ts';
+import type { Result } from '../../lib/cni/types/current.ts';
+import { formatIp, parseIp } from '../../lib/ip.ts';
+import type { Addr, Link } from '../../lib/netlink/index.ts';
+import { loadIpamConfig } from '../../ipam/host-local/config.ts';
+import { parseLeaseContent } from '../../ipam/host-local/disk-store.ts';
+
+export type Ownership = 'ours' | 'not-ours' | 'unknown';
+
+/** What prevResult says of the container interface: its MAC matches or not; unknown without one. */
+export function ownershipByMac(args: Pick<CmdArgs, 'ifName' | 'netns'>, prev: Result | undefined, link: Pick<Link, 'mac'>): Ownership {
+  const entry = prev?.interfaces?.find((i) => i.name === args.ifName && (i.sandbox ?? '') !== '' && (i.sandbox === args.netns || args.netns === ''));
+  const mac = entry?.mac;
+  if (mac === undefined || mac === '' || link.mac === undefined) return 'unknown';
+  return mac.toLowerCase() === link.mac.toLowerCase() ? 'ours' : 'not-ours';
+}
+
+/** True when host-local (per this config) has one of `addrs` leased to this container id and interface. */
+export function leasedToUs(args: Pick<CmdArgs, 'conf' | 'args' | 'containerId' | 'ifName'>, addrs: readonly Pick<Addr, 'ip'>[]): boolean {
+  let dir: string;
+  try {
+    // a shallow copy without prevResult (it may nest deep); loadIpamConfig renames keys in place
+    const conf = Object.fromEntries(Object.entries(args.conf).filter(([k]) => k !== 'prevResult')) as CmdArgs['conf'];
+    dir = loadIpamConfig(conf, args.args).dir;
+  } catch {
+    return false;
+  }
+  for (const a of addrs) {
+    const ip = parseIp(a.ip);
+    if (ip === undefined) continue;
+    let content: string;
+    try {
+      content = readFileSync(join(dir, formatIp(ip)), 'utf8');
+    } catch {
+      continue;
+    }
+    const owner = parseLeaseContent(content);
+    if (owner.containerId === args.containerId.trim() && (owner.ifName === undefined || owner.ifName === args.ifName)) return true;
+  }
+  return false;
+}
