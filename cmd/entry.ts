@@ -3,10 +3,11 @@
  * build time, so it only defines functions; `main` runs when the executable starts.
  */
 import { startupSnapshot } from 'node:v8';
-import { main } from './cni/main.ts';
+import { main } from '../lib/cni/main.ts';
+import { PLUGINS, SUBCOMMANDS, banner } from './registry.ts';
 
 function start(): void {
-  main().catch((err: unknown) => {
+  main({ plugins: PLUGINS, subcommands: SUBCOMMANDS, banner }).catch((err: unknown) => {
     process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
