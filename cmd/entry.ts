@@ -1,17 +1,11 @@
 /**
- * Bundle entry. Under the V8 startup snapshot the bundle's top level runs at
- * build time, so it only defines functions; `main` runs when the executable starts.
+ * Bundle entry: runs `main` with this executable's registry. scripts/sea-loader.cjs
+ * compiles the bundle with its V8 code cache and calls it.
  */
-import { startupSnapshot } from 'node:v8';
 import { main } from '../lib/cni/main.ts';
 import { PLUGINS, SUBCOMMANDS, banner } from './registry.ts';
 
-function start(): void {
-  main({ plugins: PLUGINS, subcommands: SUBCOMMANDS, banner }).catch((err: unknown) => {
-    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
-
-if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
-else start();
+main({ plugins: PLUGINS, subcommands: SUBCOMMANDS, banner }).catch((err: unknown) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -105,9 +105,9 @@ export async function execPlugin(path: string, env: Record<string, string>, stdi
   }
 }
 
-async function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
+function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void): Promise<RawOutput> {
   // loaded on first use: our own delegates run in-process, so most runs never need it
-  const { spawn } = await import('node:child_process');
+  const { spawn } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -3,13 +3,14 @@
  * pkg/utils, pkg/ip/ipmasq_*), so that rules made by the Go bridge are found
  * and removed by ours and the reverse.
  */
-import { createHash } from 'node:crypto';
 
 const MAX_CHAIN_LENGTH = 28;
 /** knftables.CommentLengthMax */
 const NFT_COMMENT_MAX = 128;
 
 function hashWithPrefix(length: number, prefix: string, toHash: string): string {
+  // node:crypto loads on first use: only masquerade needs it
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return `${prefix}${createHash('sha512').update(toHash).digest('hex')}`.slice(0, length);
 }
 

@@ -1,5 +1,4 @@
 /** Runs iptables/nft with an argument array (never a shell string), capturing the outcome. */
-import { execFile } from 'node:child_process';
 
 export interface CommandResult {
   code: number;
@@ -24,6 +23,8 @@ export class CommandError extends Error {
 /** Resolves for any exit status; rejects only when the program cannot be started (ENOENT...). */
 export const execRunner: CommandRunner = (cmd, args, input) =>
   new Promise((resolve, reject) => {
+    // loaded on first use: an ADD without masquerade never runs a program
+    const { execFile } = process.getBuiltinModule('node:child_process');
     const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') {
         // the program could not be started (ENOENT: not installed); keep the code

@@ -93,8 +93,14 @@ function loadFromBytesMemfd(own: NativeAddon, name: string, bytes: Uint8Array): 
   }
 }
 
-/** The source tree's root when running unbundled (lib/native/loader.ts → ../..). */
+/**
+ * The source tree's root when running unbundled (lib/native/loader.ts → ../..),
+ * or the one scripts/sea-loader.cjs names when the build trains the code cache
+ * on the bundle outside the executable.
+ */
 function sourceRoot(): string {
+  const training = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.sourceRoot')];
+  if (typeof training === 'string') return training;
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
