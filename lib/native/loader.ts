@@ -23,6 +23,19 @@ export interface NativeAddon {
   flock(fd: number, timeoutMs: number): boolean;
   funlock(fd: number): void;
   memfdCreate(name: string): number;
+  /**
+   * posix_spawn with stdin from `input`, stdout/stderr captured; `done` runs on
+   * the main thread when it exited (status -1 when killed by `signal`), or was
+   * killed after timeoutMs. Returns the pid; throws when it cannot start.
+   */
+  spawn(
+    file: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    input: Buffer | null,
+    timeoutMs: number,
+    done: (status: number, signal: number, stdout: string, stderr: string, timedOut: boolean) => void,
+  ): number;
 }
 
 export type AddonName = 'cni_native' | 'netlink';
