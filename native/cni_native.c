@@ -5,6 +5,8 @@
  *   flock(fd, timeoutMs)         take LOCK_EX; false when timeoutMs passed first (0 = try once)
  *   funlock(fd)                  release the lock
  *   memfdCreate(name)            an anonymous, executable in-memory file; returns its fd
+ *   exit(code)                   _exit(code): ends the process without Node's teardown
+ *                                (joining its worker threads); stdout must be written already
  *   spawn(file, argv, envp, input, timeoutMs, callback)
  *                                runs a program (PATH searched) with posix_spawn, which
  *                                does not copy Node's address space as fork does; stdin
@@ -119,6 +121,12 @@ static napi_value js_memfd_create(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+static napi_value js_exit(napi_env env, napi_callback_info info) {
+  int32_t a[1];
+  if (!arg_int(env, info, 1, a)) return NULL;
+  _exit(a[0]);
+}
 
 /* ---- spawn ---------------------------------------------------------------- */
 
@@ -370,6 +378,7 @@ NAPI_MODULE_INIT() {
     { "flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "funlock", NULL, js_funlock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "memfdCreate", NULL, js_memfd_create, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "exit", NULL, js_exit, NULL, NULL, NULL, napi_enumerable, NULL },
     { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

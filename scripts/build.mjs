@@ -152,6 +152,9 @@ async function seaBuild(bundleJs, cachePath, nodeBase, nativePath) {
       useSnapshot: false,
       useCodeCache: false,
       execArgvExtension: 'none',
+      // Node options, not V8 flags (which would make V8 reject the code cache): one V8 worker thread
+      // instead of four, no SIGUSR1 inspector watchdog thread
+      execArgv: ['--v8-pool-size=1', '--disable-sigusr1'],
       assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
     },
     targets: [{ nodeRange: 'node24', platform: 'linux', arch: 'x64', output: tmpOut }],

@@ -35,6 +35,8 @@ if (sea.isSea()) {
   const cacheIn = process.env.CNI_TS_TRAIN_CACHE_IN;
   cachedData = cacheIn ? fs.readFileSync(cacheIn) : undefined;
   cacheOut = process.env.CNI_TS_TRAIN_CACHE_OUT;
+  // lib/cni/main.ts: exit through Node's teardown, which writes the cache
+  globalThis[Symbol.for('cni-ts.training')] = true;
   // the addons come from the build tree (lib/native/loader.ts)
   globalThis[Symbol.for('cni-ts.sourceRoot')] = require('node:path').join(__dirname, '..');
   for (const k of Object.keys(process.env)) if (k.startsWith('CNI_TS_TRAIN_')) delete process.env[k];

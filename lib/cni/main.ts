@@ -9,6 +9,7 @@ import type { LazyPlugin, PluginIO, RunContext } from './skel.ts';
 import { runPlugin } from './skel.ts';
 import { defaultRunner } from './invoke.ts';
 import { errnoCode } from './errors.ts';
+import { nativeIfLoaded } from '../native/loader.ts';
 
 /** What the executable contains; cmd/registry.ts supplies it (the composition root sits above lib/). */
 export interface Registry {
@@ -79,5 +80,10 @@ export async function main(registry: Registry): Promise<void> {
     };
     code = await runPlugin(plugin, io, ctx);
   }
+  // stdout and stderr are written synchronously, so nothing is left to flush. Where our addon is
+  // loaded already (every run that entered a namespace), _exit skips Node's teardown, which joins
+  // its worker threads; the build's training runs need that teardown (they write the code cache).
+  const addon = nativeIfLoaded();
+  if (addon !== undefined && (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.training')] !== true) addon.exit(code);
   process.exit(code);
 }

@@ -23,6 +23,8 @@ export interface NativeAddon {
   flock(fd: number, timeoutMs: number): boolean;
   funlock(fd: number): void;
   memfdCreate(name: string): number;
+  /** _exit(code): no Node teardown. Only once every output is written. */
+  exit(code: number): never;
   /**
    * posix_spawn with stdin from `input`, stdout/stderr captured; `done` runs on
    * the main thread when it exited (status -1 when killed by `signal`), or was
@@ -144,6 +146,11 @@ export function loadAddon(name: AddonName): unknown {
   }
   loaded.set(name, exports);
   return exports;
+}
+
+/** Our addon if this process has loaded it already, else undefined (never loads it). */
+export function nativeIfLoaded(): NativeAddon | undefined {
+  return loaded.get('cni_native') as NativeAddon | undefined;
 }
 
 /** Our addon, typed. */

@@ -91,7 +91,7 @@ describe('dist/bin/cni', () => {
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as { ok: boolean; native: string[]; netlink: string[]; links: string[] };
     expect(out.ok).toBe(true);
-    expect(out.native).toEqual(['flock', 'funlock', 'memfdCreate', 'setns', 'spawn']);
+    expect(out.native).toEqual(['exit', 'flock', 'funlock', 'memfdCreate', 'setns', 'spawn']);
     expect(out.netlink).toContain('NativeNetlink');
     expect(out.links).toContain('lo');
   });
