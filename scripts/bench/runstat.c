@@ -98,7 +98,12 @@ static long long trace(struct proc *p, int n, int hold) {
     struct proc *me = NULL;
     for (int i = 0; i < n; i++) if (p[i].pid == tid) me = &p[i];
     if (WIFEXITED(st) || WIFSIGNALED(st)) {
-      if (me != NULL && !me->done) { me->done = 1; me->status = exit_code(st); remaining--; if (!me->sampled) { me->sampled = 1; sampled++; } }
+      if (me != NULL && !me->done) {
+        me->done = 1;
+        me->status = exit_code(st);
+        remaining--;
+        if (!me->sampled) { me->sampled = 1; sampled++; if (hold && sampled == n) goto release; }
+      }
     } else if (WIFSTOPPED(st)) {
       if (me != NULL && !me->started) {
         /* the stop after execve: trace its threads and its exit from here on */
@@ -115,9 +120,13 @@ static long long trace(struct proc *p, int n, int hold) {
         if (owner != NULL && !owner->sampled) {
           long anon, pss;
           read_mem(tid, &anon, &pss);
-          if (anon >= 0) {
-            owner->anon = anon;
-            owner->pss = pss;
+          if (anon >= 0) { owner->anon = anon; owner->pss = pss; }
+          /*
+           * A thread that ends early (a helper thread) is not the process's exit: only the
+           * leader's exit stop is. If the leader never stops there (SIGKILLed by a sibling's
+           * exit_group), the last sample of any thread stands, taken when the process ended.
+           */
+          if (tid == owner->pid && anon >= 0) {
             owner->sampled = 1;
             sampled++;
             if (hold) { owner->held = tid; if (sampled == n) goto release; continue; }
@@ -136,8 +145,7 @@ static long long trace(struct proc *p, int n, int hold) {
         for (int i = 0; i < n; i++) if (p[i].held > 0) {
           long anon, pss;
           read_mem(p[i].held, &anon, &pss); /* all n alive now: shared pages split n ways */
-          p[i].anon = anon;
-          p[i].pss = pss;
+          if (anon >= 0) { p[i].anon = anon; p[i].pss = pss; }
         }
         for (int i = 0; i < n; i++) if (p[i].held > 0) ptrace(PTRACE_CONT, p[i].held, NULL, NULL);
         hold = 0;
@@ -190,6 +198,8 @@ int main(int argc, char **argv) {
       sum_anon += p[i].anon > 0 ? p[i].anon : 0;
       if (p[i].status != 0 || p[i].pss <= 0) failures++;
     }
+    if (getenv("RUNSTAT_DEBUG") != NULL)
+      for (int i = 0; i < n; i++) fprintf(stderr, "pid %d held %d status %d pss %ld anon %ld\n", p[i].pid, p[i].held, p[i].status, p[i].pss, p[i].anon);
     printf("%lld %ld %ld %d\n", wall, sum_pss, sum_anon, failures);
     return 0;
   }
