@@ -13,8 +13,12 @@
  *                            from the Go plugin deletes its old pods cleanly.
  *
  * Files are written whole: a temporary file (0600) is written, fsynced and
- * renamed over the final name, and the directory fsynced, so a crash leaves
- * either the old file or the new one, never half of one.
+ * renamed over the final name, so a crash leaves either the old file or the
+ * new one, never half of one. The directory is not fsynced (the Go flannel
+ * fsyncs nothing): a rename or unlink lost to a power cut only loses or
+ * resurrects a whole file, and the pods of that boot are gone with it; DEL
+ * without a saved file rebuilds the config from subnet.env, and GC removes
+ * files of containers that no longer exist. One fsync per ADD, none per DEL.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,7 +93,6 @@ export class ConfStore {
       unlinkQuiet(tmp);
       throw err;
     }
-    this.syncDir();
     return final;
   }
 
@@ -113,7 +116,7 @@ export class ConfStore {
 
   /** Removes a saved file; a missing one is fine. */
   remove(path: string): void {
-    if (unlinkQuiet(path)) this.syncDir();
+    unlinkQuiet(path);
   }
 
   /** Every saved file, for GC. Temporary files older than `staleTmpMs` are listed as `stale`. */
@@ -159,18 +162,6 @@ export class ConfStore {
   read(path: string): JsonObject | undefined {
     const bytes = readIfExists(path);
     return bytes === undefined ? undefined : parse(bytes);
-  }
-
-  private syncDir(): void {
-    let fd: number | undefined;
-    try {
-      fd = openSync(this.dir, 'r');
-      fsyncSync(fd);
-    } catch {
-      // best effort: the file itself is already synced
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
   }
 }
 
