@@ -31,6 +31,7 @@ const BIN = { ours: join(root, 'dist', 'bin'), go: '/usr/lib/cni', ...(process.e
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
 const MEM_ROUNDS = Number(process.env.BENCH_MEM_ROUNDS ?? 5);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 50);
+const CONCURRENT_ROUNDS = Number(process.env.BENCH_CONCURRENT_ROUNDS ?? 3);
 const SIDES = Object.keys(BIN).filter((s) => s !== 'go' || existsSync(join(BIN.go, 'bridge')));
 const tag = randomBytes(3).toString('hex');
 
@@ -117,18 +118,37 @@ async function measure(scenario) {
   return row;
 }
 
-/** `count` runs at once per side; the wall time from the first start to the last exit. */
-async function measureConcurrent(scenario) {
-  const row = { name: scenario.name, concurrent: true };
-  for (const side of SIDES) {
-    const calls = Array.from({ length: scenario.count }, (_, i) => scenario.iteration(i, side));
-    const t0 = process.hrtime.bigint();
-    const rs = await Promise.all(calls.map((c) => timed(c)));
-    const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-    const bad = rs.filter((r) => r.status !== 0).length;
-    row[side] = bad > 0 ? { failed: `${bad} of ${scenario.count} failed` } : { ms: wall };
+/** `count` runs at once of one side; the wall time from the first start to the last exit, or a failure. */
+async function burst(calls) {
+  const t0 = process.hrtime.bigint();
+  const rs = await Promise.all(calls.map((c) => timed(c)));
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const bad = rs.filter((r) => r.status !== 0).length;
+  return bad > 0 ? { failed: `${bad} of ${calls.length} failed` } : { ms: wall };
+}
+
+/**
+ * `count` ADDs at once, then `count` DELs at once, per side, sides in turn, `rounds` times on the same
+ * pods (a DEL leaves them ready for the next ADD): the median wall time of each.
+ */
+async function measureConcurrentPair(names, count, rounds, iteration) {
+  const walls = { add: Object.fromEntries(SIDES.map((s) => [s, []])), del: Object.fromEntries(SIDES.map((s) => [s, []])) };
+  const failed = { add: {}, del: {} };
+  for (let r = 0; r < rounds; r++) {
+    for (const which of ['add', 'del']) {
+      for (const side of SIDES) {
+        if (failed[which][side] !== undefined) continue;
+        const res = await burst(Array.from({ length: count }, (_, i) => iteration(which === 'add' ? 'ADD' : 'DEL', i, side)));
+        if (res.failed !== undefined) failed[which][side] = res.failed;
+        else walls[which][side].push(res.ms);
+      }
+    }
   }
-  return row;
+  return ['add', 'del'].map((which) => {
+    const row = { name: names[which], concurrent: true };
+    for (const side of SIDES) row[side] = failed[which][side] !== undefined ? { failed: failed[which][side] } : { ms: median(walls[which][side]) };
+    return row;
+  });
 }
 
 /** `count` runs at once per side, each held at its exit stop until all are there: summed PSS of `count` live processes. */
@@ -239,9 +259,15 @@ async function main() {
   });
 
   prepPods('c', CONCURRENT);
-  const conc = (command) => (i, side) => (side === 'go' ? podCall(side, command, 'c', i, delegateConf(side, 'c', true), 'bridge') : podCall(side, command, 'c', i, flannelConf(side), 'flannel'));
-  rows.push(await measureConcurrent({ name: `${CONCURRENT} pod ADDs at once (wall time of all)`, count: CONCURRENT, iteration: conc('ADD') }));
-  rows.push(await measureConcurrent({ name: `${CONCURRENT} pod DELs at once (wall time of all)`, count: CONCURRENT, iteration: conc('DEL') }));
+  const conc = (command, i, side) => (side === 'go' ? podCall(side, command, 'c', i, delegateConf(side, 'c', true), 'bridge') : podCall(side, command, 'c', i, flannelConf(side), 'flannel'));
+  rows.push(
+    ...(await measureConcurrentPair(
+      { add: `${CONCURRENT} pod ADDs at once (wall time of all, median of ${CONCURRENT_ROUNDS})`, del: `${CONCURRENT} pod DELs at once (wall time of all, median of ${CONCURRENT_ROUNDS})` },
+      CONCURRENT,
+      CONCURRENT_ROUNDS,
+      conc,
+    )),
+  );
   // the same DEL (of a pod that is gone) in every process, all held alive at their exit stops
   const held = await measureHeld({
     name: `${CONCURRENT} pod DEL processes alive at once`,
