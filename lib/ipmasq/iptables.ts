@@ -159,38 +159,40 @@ export class IptablesMasq implements MasqBackend {
   async setup(a: MasqAttachment, addrs: readonly MasqAddress[]): Promise<void> {
     const chain = iptablesChainName(a.network, a.containerId);
     const comment = iptablesComment(a.network, a.containerId);
-    for (const f of FAMILIES) {
-      const mine = addrs.filter((x) => x.family === f);
-      if (mine.length === 0) continue;
-      const listing = await this.list(f);
-      if (listing === undefined) {
-        const r = await this.ipt(f, ['-S']);
-        throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], r);
-      }
-      // the chain is per (network, containerID): keep the subnets another interface of the same container put there
-      const subnets: string[] = [];
-      for (const l of listing) {
-        if (l[0] === '-A' && l[1] === chain && valueAfter(l, '-j') === 'ACCEPT') {
-          const d = valueAfter(l, '-d');
-          if (d !== undefined && !subnets.includes(d)) subnets.push(d);
-        }
-      }
-      for (const addr of mine) {
-        const d = subnetOf(addr.cidr);
-        if (!subnets.includes(d)) subnets.push(d);
-      }
-      const jumped = new Set(listing.filter((l) => l[0] === '-A' && l[1] === 'POSTROUTING' && valueAfter(l, '-j') === chain).map((l) => hostOf(valueAfter(l, '-s'))));
-      // declaring the chain creates it, or flushes it (even with --noflush), so it is rewritten whole
-      const lines = [`:${chain} - [0:0]`];
-      for (const d of subnets) lines.push(restoreLine(['-A', chain, '-d', d, '-j', 'ACCEPT', '-m', 'comment', '--comment', comment]));
-      lines.push(restoreLine(['-A', chain, '!', '-d', MULTICAST[f], '-j', 'MASQUERADE', '-m', 'comment', '--comment', comment]));
-      for (const addr of mine) {
-        const ip = addr.cidr.split('/')[0]!;
-        if (jumped.has(hostOf(ip))) continue;
-        lines.push(restoreLine(['-A', 'POSTROUTING', '-s', ip, '-j', chain, '-m', 'comment', '--comment', comment]));
-      }
-      await this.restore(f, lines);
+    // the families are separate tables and programs: set them up at the same time
+    await Promise.all(FAMILIES.map((f) => this.setupFamily(f, chain, comment, addrs.filter((x) => x.family === f))));
+  }
+
+  private async setupFamily(f: 4 | 6, chain: string, comment: string, mine: readonly MasqAddress[]): Promise<void> {
+    if (mine.length === 0) return;
+    const listing = await this.list(f);
+    if (listing === undefined) {
+      const r = await this.ipt(f, ['-S']);
+      throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], r);
     }
+    // the chain is per (network, containerID): keep the subnets another interface of the same container put there
+    const subnets: string[] = [];
+    for (const l of listing) {
+      if (l[0] === '-A' && l[1] === chain && valueAfter(l, '-j') === 'ACCEPT') {
+        const d = valueAfter(l, '-d');
+        if (d !== undefined && !subnets.includes(d)) subnets.push(d);
+      }
+    }
+    for (const addr of mine) {
+      const d = subnetOf(addr.cidr);
+      if (!subnets.includes(d)) subnets.push(d);
+    }
+    const jumped = new Set(listing.filter((l) => l[0] === '-A' && l[1] === 'POSTROUTING' && valueAfter(l, '-j') === chain).map((l) => hostOf(valueAfter(l, '-s'))));
+    // declaring the chain creates it, or flushes it (even with --noflush), so it is rewritten whole
+    const lines = [`:${chain} - [0:0]`];
+    for (const d of subnets) lines.push(restoreLine(['-A', chain, '-d', d, '-j', 'ACCEPT', '-m', 'comment', '--comment', comment]));
+    lines.push(restoreLine(['-A', chain, '!', '-d', MULTICAST[f], '-j', 'MASQUERADE', '-m', 'comment', '--comment', comment]));
+    for (const addr of mine) {
+      const ip = addr.cidr.split('/')[0]!;
+      if (jumped.has(hostOf(ip))) continue;
+      lines.push(restoreLine(['-A', 'POSTROUTING', '-s', ip, '-j', chain, '-m', 'comment', '--comment', comment]));
+    }
+    await this.restore(f, lines);
   }
 
   /**
@@ -223,14 +225,13 @@ export class IptablesMasq implements MasqBackend {
 
   async teardown(a: MasqAttachment): Promise<void> {
     const chain = iptablesChainName(a.network, a.containerId);
+    // both families always (a DEL may carry no addresses), at the same time: separate tables and programs
+    const outcomes = await Promise.allSettled(FAMILIES.map((f) => this.removeChains(f, new Set([chain]))));
     const errors: string[] = [];
-    for (const f of FAMILIES) {
-      try {
-        await this.removeChains(f, new Set([chain]));
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 'ENOENT') continue; // ip6tables not installed
-        errors.push((err as Error).message);
-      }
+    for (const o of outcomes) {
+      if (o.status === 'fulfilled') continue;
+      if ((o.reason as { code?: unknown }).code === 'ENOENT') continue; // ip6tables not installed
+      errors.push((o.reason as Error).message);
     }
     if (errors.length > 0) throw new Error(errors.join('\n'));
   }

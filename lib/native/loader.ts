@@ -26,6 +26,21 @@ export interface NativeAddon {
   /** After `ms`, writes `text` to fd 1 and _exit(1)s from a thread of its own (a stuck main thread included). */
   watchdogArm(ms: number, text: string): void;
   watchdogDisarm(): void;
+  /** _exit(code): no Node teardown. Only once every output is written. */
+  exit(code: number): never;
+  /**
+   * posix_spawn with stdin from `input`, stdout/stderr captured; `done` runs on
+   * the main thread when it exited (status -1 when killed by `signal`), or was
+   * killed after timeoutMs. Returns the pid; throws when it cannot start.
+   */
+  spawn(
+    file: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    input: Buffer | null,
+    timeoutMs: number,
+    done: (status: number, signal: number, stdout: string, stderr: string, timedOut: boolean) => void,
+  ): number;
 }
 
 export type AddonName = 'cni_native' | 'netlink';
@@ -96,8 +111,14 @@ function loadFromBytesMemfd(own: NativeAddon, name: string, bytes: Uint8Array): 
   }
 }
 
-/** The source tree's root when running unbundled (lib/native/loader.ts → ../..). */
+/**
+ * The source tree's root when running unbundled (lib/native/loader.ts → ../..),
+ * or the one scripts/sea-loader.cjs names when the build trains the code cache
+ * on the bundle outside the executable.
+ */
 function sourceRoot(): string {
+  const training = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.sourceRoot')];
+  if (typeof training === 'string') return training;
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
@@ -128,6 +149,11 @@ export function loadAddon(name: AddonName): unknown {
   }
   loaded.set(name, exports);
   return exports;
+}
+
+/** Our addon if this process has loaded it already, else undefined (never loads it). */
+export function nativeIfLoaded(): NativeAddon | undefined {
+  return loaded.get('cni_native') as NativeAddon | undefined;
 }
 
 /** Our addon, typed. */

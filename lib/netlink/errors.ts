@@ -4,19 +4,19 @@
  * NetlinkError naming the action and the object. Both carry `code`, so a
  * caller tests `err.code === 'EEXIST'`, never the message text.
  */
-import * as util from 'node:util';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 
 /** strerror-style text for a positive errno, when Node knows it. */
 function errnoText(errno: number): { code: string; text: string } {
   let code = `ERRNO${errno}`;
   let text = `errno ${errno}`;
   try {
-    code = util.getSystemErrorName(-errno);
+    code = getSystemErrorName(-errno);
   } catch {
     // unknown errno: keep the number
   }
   try {
-    text = util.getSystemErrorMessage(-errno);
+    text = getSystemErrorMessage(-errno);
   } catch {
     // unknown errno: keep the number
   }

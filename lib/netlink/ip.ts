@@ -2,7 +2,7 @@
  * Text <-> bytes for the addresses netlink carries: IPv4/IPv6 addresses,
  * prefixes ("10.0.0.1/24") and MAC addresses. Pure; throws TypeError on bad input.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { parseIpAsWritten } from '../ip.ts';
 
 export type IpFamily = 4 | 6;
 
@@ -16,10 +16,12 @@ export interface Prefix extends IpBytes {
 }
 
 export function parseIp(text: string): IpBytes {
-  if (isIPv4(text)) {
+  const pct = text.indexOf('%');
+  const family = parseIpAsWritten(pct < 0 ? text : text.slice(0, pct))?.family;
+  if (family === 4 && pct < 0) {
     return { family: 4, bytes: Buffer.from(text.split('.').map((p) => Number.parseInt(p, 10))) };
   }
-  if (isIPv6(text)) return { family: 6, bytes: parseIpv6(text) };
+  if (family === 6 && pct !== text.length - 1) return { family: 6, bytes: parseIpv6(text) };
   throw new TypeError(`invalid IP address "${text}"`);
 }
 

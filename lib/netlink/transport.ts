@@ -4,9 +4,9 @@
  * numbers, multipart reassembly) and nothing else. Requests are encoded by
  * encode.ts, replies decoded by decode.ts, and errors read here.
  *
- * The package is loaded on first use, never at module top level: the
- * executable's V8 startup snapshot runs top levels at build time, where the
- * native addon cannot be loaded. Only its socket layer (dist/netlink.js) is
+ * The package is loaded on first use, never at module top level: VERSION
+ * and other runs that never open a socket do not pay for loading the native
+ * addon. Only its socket layer (dist/netlink.js) is
  * loaded: the package's index also evaluates some 500 kB of generated
  * rtnetlink/nl80211/WireGuard struct code that we never use, which cost
  * about 13 ms of every run.

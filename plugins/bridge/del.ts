@@ -24,9 +24,15 @@ import { leasedToUs, ownershipByMac } from './ownership.ts';
 /**
  * Deletes CNI_IFNAME inside the namespace when it is this attachment's (see
  * ownership.ts); 'gone' when the namespace no longer exists, 'kept' when the
- * interface is another's or not provably ours.
+ * interface is another's or not provably ours. `decided` is called once
+ * ownership is known (the caller also calls it when this returns or throws).
  */
-async function deleteContainerLink(args: CmdArgs, cfg: BridgeConfig, prev: Result | undefined): Promise<'deleted' | 'absent' | 'gone' | 'kept'> {
+async function deleteContainerLink(
+  args: CmdArgs,
+  cfg: BridgeConfig,
+  prev: Result | undefined,
+  decided: () => void,
+): Promise<'deleted' | 'absent' | 'gone' | 'kept'> {
   try {
     return await withNetns(args.netns, async (ns) => {
       const nl = await openNetlink(ns);
@@ -40,6 +46,8 @@ async function deleteContainerLink(args: CmdArgs, cfg: BridgeConfig, prev: Resul
           if (addrs.length === 0 && link.kind === 'veth') owner = 'ours';
           else if (cfg.ipamType === 'host-local' && leasedToUs(args, addrs)) owner = 'ours';
         }
+        // the lease release may go ahead now, at the same time as the (slow) link deletion
+        decided();
         if (owner !== 'ours') return 'kept';
         try {
           // deleting one end of a veth pair deletes both
@@ -94,59 +102,82 @@ async function deleteOrphanHostEnd(cfg: BridgeConfig, prev: Result | undefined, 
 
 export async function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   const cfg = loadBridgeConfig(args.conf, args.args, { teardown: true });
-  const failures: CniError[] = [];
-  const record = (what: string, err: unknown): void => {
+  // The steps are independent, so they run at the same time: the veth deletion waits in the kernel
+  // for 20+ ms while the masquerade programs run and the lease is released (the reference releases
+  // the lease first, too). Failures are reported in step order whatever order they came in.
+  const stepFailures: CniError[][] = [[], [], []];
+  const recorder = (step: number) => (what: string, err: unknown): void => {
     const e = err instanceof CniError ? err : new CniError(CniCode.Internal, `${what}: ${reasonOf(err)}`, '', { cause: err });
-    failures.push(e);
+    stepFailures[step]!.push(e);
   };
 
   const prev = prevResultOrWarn(args);
-  let netnsGone = args.netns === '';
-  if (!netnsGone) {
-    try {
-      netnsGone = (await deleteContainerLink(args, cfg, prev)) === 'gone';
-    } catch (err) {
-      record(`failed to delete ${JSON.stringify(args.ifName)} in ${args.netns}`, err);
+  // The lease release must not run before the container step has decided whether the interface is
+  // ours: one proof of ownership is an address leased to this container (ownership.ts).
+  let decided!: () => void;
+  const ownershipDecided = new Promise<void>((resolve) => (decided = resolve));
+  const containerStep = async (): Promise<void> => {
+    const record = recorder(0);
+    let netnsGone = args.netns === '';
+    if (!netnsGone) {
+      try {
+        netnsGone = (await deleteContainerLink(args, cfg, prev, decided)) === 'gone';
+      } catch (err) {
+        record(`failed to delete ${JSON.stringify(args.ifName)} in ${args.netns}`, err);
+      }
     }
-  }
+    decided();
 
-  if (netnsGone) {
-    let nl: Netlink | undefined;
-    try {
-      nl = await deps.openHostNetlink();
-      await deleteOrphanHostEnd(cfg, prev, nl);
-    } catch (err) {
-      args.log.warn(`DEL: could not look for a leftover host veth: ${reasonOf(err)}`);
-    } finally {
-      nl?.close();
+    if (netnsGone) {
+      let nl: Netlink | undefined;
+      try {
+        nl = await deps.openHostNetlink();
+        await deleteOrphanHostEnd(cfg, prev, nl);
+      } catch (err) {
+        args.log.warn(`DEL: could not look for a leftover host veth: ${reasonOf(err)}`);
+      } finally {
+        nl?.close();
+      }
     }
-  }
+  };
 
-  if (cfg.ipamType !== undefined) {
+  const ipamStep = async (): Promise<void> => {
+    if (cfg.ipamType === undefined) return;
+    await ownershipDecided;
     try {
       await args.invoke.del(cfg.ipamType, args.stdinData);
     } catch (err) {
-      record(`failed to release the address through ${cfg.ipamType}`, err);
+      recorder(1)(`failed to release the address through ${cfg.ipamType}`, err);
     }
-  }
+  };
 
-  if (cfg.macspoofchk) {
-    try {
-      await deps.spoof.teardown(spoofRefId(args.containerId, args.ifName));
-    } catch (err) {
-      // the reference only prints this; a leftover spoof-check chain matches no interface
-      args.log.warn((err as Error).message);
-    }
-  }
+  const rulesStep = async (): Promise<void> => {
+    const record = recorder(2);
+    await Promise.all([
+      (async () => {
+        if (!cfg.macspoofchk) return;
+        try {
+          await deps.spoof.teardown(spoofRefId(args.containerId, args.ifName));
+        } catch (err) {
+          // the reference only prints this; a leftover spoof-check chain matches no interface
+          args.log.warn((err as Error).message);
+        }
+      })(),
+      (async () => {
+        if (!cfg.ipMasq) return;
+        try {
+          await deps.masq.teardown(masqAttachment(cfg, args));
+        } catch (err) {
+          record('failed to remove masquerade rules', err);
+        }
+      })(),
+    ]);
+  };
 
-  if (cfg.ipMasq) {
-    try {
-      await deps.masq.teardown(masqAttachment(cfg, args));
-    } catch (err) {
-      record('failed to remove masquerade rules', err);
-    }
-  }
+  // the rules step first: its programs start at once and run while the others wait in the kernel
+  await Promise.all([rulesStep(), ipamStep(), containerStep()]);
 
+  const failures = stepFailures.flat();
   const first = failures[0];
   if (first !== undefined) {
     for (const f of failures.slice(1)) args.log.warn(`DEL: also failed: ${f.message}`);

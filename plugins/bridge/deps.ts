@@ -4,8 +4,7 @@
  * purpose. `defaultDeps()` is the real thing; nothing is created at import
  * time (the executable is built with a V8 startup snapshot).
  */
-import { randomBytes } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
+import { randomBytes } from '../../lib/random.ts';
 import type { Logger } from '../../lib/cni/skel.ts';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
 import { SpoofCheck } from '../../lib/ipmasq/spoofcheck.ts';
@@ -36,7 +35,7 @@ export function defaultDeps(): BridgeDeps {
     masq: new IpMasq(),
     spoof: new SpoofCheck(),
     random: (n) => randomBytes(n),
-    sleep: (ms) => delay(ms),
+    sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   };
 }
 

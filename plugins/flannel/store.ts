@@ -17,14 +17,18 @@
  *                            from the Go plugin deletes its old pods cleanly.
  *
  * Files are written whole: a temporary file (0600) is written, fsynced and
- * renamed over the final name, and the directory fsynced, so a crash leaves
- * either the old file or the new one, never half of one. A temporary is
- * named .tmp-<pid>-<random>; listing removes those of dead processes (a
- * plugin killed between write and rename) as well as old ones.
+ * renamed over the final name, so a crash leaves either the old file or the
+ * new one, never half of one. The directory is not fsynced (the Go flannel
+ * fsyncs nothing): a rename or unlink lost to a power cut only loses or
+ * resurrects a whole file, and the pods of that boot are gone with it; DEL
+ * without a saved file rebuilds the config from subnet.env, and GC removes
+ * files of containers that no longer exist. One fsync per ADD, none per DEL.
+ * A temporary is named .tmp-<pid>-<random>; listing removes those of dead
+ * processes (a plugin killed between write and rename) as well as old ones.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from '../../lib/random.ts';
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
@@ -42,6 +46,8 @@ export function keyedName(containerId: string, ifName: string): string {
 export function fileName(containerId: string, ifName: string): string {
   const plain = keyedName(containerId, ifName);
   if (Buffer.byteLength(plain) <= NAME_MAX && !plain.includes('/')) return plain;
+  // node:crypto only for the rare id that needs it (loading it costs every ADD ~8 ms)
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return `+${createHash('sha256').update(containerId).digest('hex')}:${ifName}`;
 }
 
@@ -121,7 +127,6 @@ export class ConfStore {
       unlinkQuiet(tmp);
       throw err;
     }
-    this.syncDir();
     return final;
   }
 
@@ -145,7 +150,7 @@ export class ConfStore {
 
   /** Removes a saved file; a missing one is fine. */
   remove(path: string): void {
-    if (unlinkQuiet(path)) this.syncDir();
+    unlinkQuiet(path);
   }
 
   /** Every saved file, for GC. Temporary files of dead processes, or older than `staleTmpMs`, are listed as `stale`. */
@@ -196,18 +201,6 @@ export class ConfStore {
   read(path: string): JsonObject | undefined {
     const bytes = readIfExists(path);
     return bytes === undefined ? undefined : parse(bytes);
-  }
-
-  private syncDir(): void {
-    let fd: number | undefined;
-    try {
-      fd = openSync(this.dir, 'r');
-      fsyncSync(fd);
-    } catch {
-      // best effort: the file itself is already synced
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
   }
 }
 

@@ -6,7 +6,7 @@
  * (containernetworking/plugins plugins/meta/portmap portmap_iptables.go
  * fillDnatRules, genSetMarkChain, genMarkMasqChain, portmap_nftables.go.)
  */
-import { createHash } from 'node:crypto';
+import { sha512Hex } from '../../lib/sha512.ts';
 import type { ContainerIp, PortMapConfig, PortMapping } from './config.ts';
 
 // ---------------------------------------------------------------- iptables names
@@ -20,7 +20,7 @@ const MAX_COMMENT_LENGTH = 255;
 
 /** "CNI-" + prefix + hex(SHA-512(network + containerID)), cut to 28 characters (pkg/utils MustFormatChainNameWithPrefix). */
 export function chainName(network: string, containerId: string, prefix: 'DN-' | 'SN-'): string {
-  return `CNI-${prefix}${createHash('sha512').update(network + containerId).digest('hex')}`.slice(0, MAX_CHAIN_LENGTH);
+  return `CNI-${prefix}${sha512Hex(network + containerId)}`.slice(0, MAX_CHAIN_LENGTH);
 }
 
 /** `dnat name: "<net>" id: "<cid>"`, plain text (no escaping), cut to iptables' 255 characters. */

@@ -12,7 +12,7 @@
  * (plain ints in Go), but not for route table and scope (pointers in Go, so a 0
  * is printed).
  */
-import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
+import { formatIp, parseIpAsWritten } from '../../ip.ts';
 import { CniCode, CniError } from '../errors.ts';
 import { type JsonObject, isObject } from '../conf.ts';
 import type { DNS, Route } from './current.ts';
@@ -110,9 +110,13 @@ export function sortKeysDeep(v: unknown): unknown {
 
 /** The canonical text of an address (RFC 5952 for IPv6, as Go prints it); undefined if not an IP. */
 function canonicalIp(s: string): string | undefined {
-  if (isIPv4(s)) return s;
-  if (isIPv6(s) && !s.includes('%')) return new SocketAddress({ address: s, family: 'ipv6' }).address;
-  return undefined;
+  const ip = parseIpAsWritten(s);
+  if (ip === undefined) return undefined;
+  return ip.family === 4 ? s : formatIp(ip);
+}
+
+function isIPv4(s: string): boolean {
+  return parseIpAsWritten(s)?.family === 4;
 }
 
 /** A bare IP address (Go net.IP), canonicalised. */

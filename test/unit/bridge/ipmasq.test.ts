@@ -46,8 +46,11 @@ describe('iptables setup', () => {
       { cidr: '10.245.0.7/16', family: 4 },
       { cidr: 'fd00:1::2/64', family: 6 },
     ]);
-    expect(calls.map((c) => `${c.cmd} ${c.args}`)).toEqual(['iptables -w -t nat -S', 'iptables-restore -w --noflush', 'ip6tables -w -t nat -S', 'ip6tables-restore -w --noflush']);
-    expect(calls[1]?.input).toBe(
+    // the families run at the same time: each in its own order
+    const family = (p: string) => calls.filter((c) => c.cmd.startsWith(p));
+    expect(family('iptables').map((c) => `${c.cmd} ${c.args}`)).toEqual(['iptables -w -t nat -S', 'iptables-restore -w --noflush']);
+    expect(family('ip6tables').map((c) => `${c.cmd} ${c.args}`)).toEqual(['ip6tables -w -t nat -S', 'ip6tables-restore -w --noflush']);
+    expect(family('iptables')[1]?.input).toBe(
       [
         '*nat',
         `:${chain} - [0:0]`,
@@ -60,7 +63,7 @@ describe('iptables setup', () => {
         '',
       ].join('\n'),
     );
-    expect(calls[3]?.input).toContain(`-A ${chain} ! -d ff00::/8 -j MASQUERADE`);
+    expect(family('ip6tables')[1]?.input).toContain(`-A ${chain} ! -d ff00::/8 -j MASQUERADE`);
   });
 
   it('a repeated setup keeps the chain whole and does not add a second jump', async () => {
@@ -76,8 +79,10 @@ describe('iptables teardown', () => {
   it('deletes the jump (its exact arguments), flushes and deletes the chain, found by name, in one batch', async () => {
     const { run, calls } = fake({ v4: v4Listing, v6: empty });
     await new IpMasq(run).teardown(att);
-    const ipt = calls.filter((c) => c.cmd.startsWith('ip'));
-    expect(ipt.map((c) => `${c.cmd} ${c.args}`)).toEqual(['iptables -w -t nat -S', 'iptables-restore -w --noflush', 'ip6tables -w -t nat -S']);
+    // both families at the same time: each in its own order
+    const ipt = calls.filter((c) => c.cmd.startsWith('iptables'));
+    expect(ipt.map((c) => `${c.cmd} ${c.args}`)).toEqual(['iptables -w -t nat -S', 'iptables-restore -w --noflush']);
+    expect(calls.filter((c) => c.cmd.startsWith('ip6tables')).map((c) => `${c.cmd} ${c.args}`)).toEqual(['ip6tables -w -t nat -S']);
     expect(ipt[1]?.input).toBe(['*nat', `-D POSTROUTING -s 10.244.1.2/32 -m comment --comment ${q} -j ${chain}`, `-F ${chain}`, `-X ${chain}`, 'COMMIT', ''].join('\n'));
   });
 

@@ -1,0 +1,51 @@
+/**
+ * The composition root: which plugins and subcommands this executable has.
+ * Every entry loads its code on first use (esbuild turns each `import()` into a
+ * lazily initialised module of the bundle), so VERSION and a bridge ADD never
+ * run flannel's or host-local's module top level, nor import what they import.
+ *
+ * scripts/build.mjs (the links in dist/bin) and scripts/install.mjs read
+ * PLUGIN_NAMES from here; add a plugin by adding one line to PLUGIN_LOADERS.
+ */
+import type { LazyPlugin, Plugin, PluginInfo } from '../lib/cni/skel.ts';
+import { SUPPORTED_VERSIONS } from '../lib/cni/version.ts';
+import { VERSION } from '../lib/build-info.ts';
+
+export type PluginLoader = () => Promise<Plugin>;
+
+/** Plugin name (the basename it is called by) → its code, loaded on first use. */
+const PLUGIN_LOADERS: ReadonlyArray<readonly [string, PluginLoader]> = [
+  ['bridge', () => import('../plugins/bridge/index.ts').then((m) => m.bridgePlugin)],
+  ['flannel', () => import('../plugins/flannel/index.ts').then((m) => m.flannelPlugin)],
+  ['host-local', () => import('../ipam/host-local/index.ts').then((m) => m.hostLocalPlugin)],
+  ['loopback', () => import('../plugins/loopback/index.ts').then((m) => m.loopbackPlugin)],
+  ['portmap', () => import('../plugins/portmap/index.ts').then((m) => m.portmapPlugin)],
+];
+
+/** A subcommand of `cni <name> [args...]`; resolves to the exit code. */
+export type Subcommand = (argv: readonly string[]) => Promise<number>;
+
+/** `cni <name>` subcommands, by name, loaded on first use. */
+export const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
+  ['selftest', () => import('./selftest.ts').then((m) => m.selftest())],
+  ['tool', (argv) => import('../tools/cnitool/index.ts').then((m) => m.main(argv))],
+  ['conformance', (argv) => import('../tools/conformance/index.ts').then((m) => m.main(argv))],
+]);
+
+/**
+ * What VERSION and the about text print, without loading the plugin. Every
+ * plugin of ours supports every spec version; a unit test checks that each
+ * loaded plugin agrees with this.
+ */
+export function pluginInfo(name: string): PluginInfo {
+  return { name, about: `CNI plugin ${name} (cni-ts) v${VERSION}`, supportedVersions: SUPPORTED_VERSIONS };
+}
+
+export const PLUGIN_NAMES: readonly string[] = PLUGIN_LOADERS.map(([name]) => name);
+
+export const PLUGINS: ReadonlyMap<string, LazyPlugin> = new Map(PLUGIN_LOADERS.map(([name, load]) => [name, { ...pluginInfo(name), load }]));
+
+/** What `cni` prints when called by its own name. */
+export function banner(): string {
+  return `cni-ts ${VERSION}: CNI plugins in one executable (CNI spec ${SUPPORTED_VERSIONS.join(', ')})\nplugins: ${PLUGIN_NAMES.join(', ')}\nsubcommands: ${[...SUBCOMMANDS.keys()].join(', ')}\nRun it through a link named after a plugin (or as "cni <plugin>") with CNI_COMMAND set.\n`;
+}
