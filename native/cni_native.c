@@ -254,7 +254,10 @@ static char **strv_from(napi_env env, napi_value arr) {
     return NULL;
   }
   char **v = calloc((size_t)n + 1, sizeof *v);
-  if (v == NULL) return NULL;
+  if (v == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
   for (uint32_t i = 0; i < n; i++) {
     napi_value el;
     size_t len = 0;
@@ -264,7 +267,11 @@ static char **strv_from(napi_env env, napi_value arr) {
       return NULL;
     }
     v[i] = malloc(len + 1);
-    if (v[i] == NULL) { free_strv(v); return NULL; }
+    if (v[i] == NULL) {
+      free_strv(v);
+      napi_throw_error(env, NULL, "out of memory");
+      return NULL;
+    }
     napi_get_value_string_utf8(env, el, v[i], len + 1, &len);
   }
   return v;
@@ -414,6 +421,10 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
   posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
   posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  /* the program gets fds 0-2 only, whatever Node or the netlink addon left without O_CLOEXEC */
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
   posix_spawnattr_init(&attr);
   /* the child starts with default signal dispositions and an empty mask, whatever Node set up */
   sigset_t all, none;
@@ -433,6 +444,14 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   free_strv(envp);
 
   struct spawn_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(out_fd);
+    close(err_fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
   job->pid = pid;
   job->out_fd = out_fd;
   job->err_fd = err_fd;

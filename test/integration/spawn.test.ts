@@ -3,9 +3,11 @@
  * ip6tables and nft): exit codes, signals, stdin, large outputs, start
  * failures, the kill after a timeout, and runs at the same time.
  */
+import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../lib/native/loader.ts';
 import { execRunner } from '../../lib/ipmasq/run.ts';
+import { openNetlink } from '../../lib/netlink/index.ts';
 
 function spawnRaw(file: string, argv: string[], input: Buffer | null, timeoutMs: number) {
   return new Promise<{ status: number; signal: number; stdout: string; stderr: string; timedOut: boolean }>((resolve) => {
@@ -51,6 +53,19 @@ describe('execRunner (posix_spawn)', () => {
       expect((await execRunner('sh', ['-c', 'echo $CNI_TS_SPAWN_TEST'])).stdout).toBe('v1\n');
     } finally {
       delete process.env['CNI_TS_SPAWN_TEST'];
+    }
+  });
+
+  it('gives the program stdin, stdout and stderr only, whatever this process has open', async () => {
+    const held = openSync('/etc/hostname', 'r');
+    // a file and a netlink socket held open here must not reach the program
+    const nl = await openNetlink();
+    try {
+      // `ls` lists the descriptors of the shell that runs it
+      expect((await execRunner('sh', ['-c', 'ls /proc/$$/fd'])).stdout.split('\n').filter((l) => l !== '')).toEqual(['0', '1', '2']);
+    } finally {
+      nl.close();
+      closeSync(held);
     }
   });
 
