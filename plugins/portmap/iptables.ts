@@ -10,6 +10,7 @@
  * port wins over a stale chain.
  */
 import { quoteRestoreArg, splitRuleLine } from '../../lib/ipmasq/iptables.ts';
+import { type FileLock, lockFile } from '../../lib/lock.ts';
 import { type CommandRunner, CommandError } from '../../lib/ipmasq/run.ts';
 import type { Attachment, PortBackend } from './backend.ts';
 import type { ContainerIp, PortMapConfig } from './config.ts';
@@ -98,15 +99,48 @@ export function removeLines(listing: Listing, chains: readonly { dn: string; sn?
   return out;
 }
 
+/** How long a change waits for another plugin run's change to the same namespace's nat table. */
+const LOCK_TIMEOUT_MS = 20_000;
+
+/**
+ * The lock that makes "list, compute, restore" atomic between portmap runs:
+ * iptables-nft's restore accepts `-N` of a chain that exists, so two ADDs that
+ * listed before either restored would both append the shared jumps
+ * (PREROUTING, OUTPUT, POSTROUTING). One file for the node, like
+ * /run/xtables.lock (runs in other namespaces wait a few ms for nothing);
+ * not that file itself: legacy iptables takes it while we would hold it.
+ */
+const NAT_LOCK_PATH = '/run/cni-ts-portmap.lock';
+
 export class IptablesPortmap implements PortBackend {
   readonly name = 'iptables';
-  /**
-   * The IPv4 nat listing `usable()` made: the IPv4 setup that follows choosing
-   * the backend takes it instead of listing again (one program run less per ADD).
-   */
-  private usableListing: Listing | undefined;
+  private lock: FileLock | undefined;
+  private holders = 0;
 
-  constructor(private readonly run: CommandRunner) {}
+  constructor(
+    private readonly run: CommandRunner,
+    private readonly lockPath: () => string = () => NAT_LOCK_PATH,
+  ) {}
+
+  /** Runs `fn` holding the namespace's nat lock (re-entrant within this process: IPv4 and IPv6 run at once). */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.holders++ === 0) {
+      try {
+        this.lock = lockFile(this.lockPath(), LOCK_TIMEOUT_MS, { mode: 0o600 });
+      } catch (err) {
+        this.holders--;
+        throw err;
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      if (--this.holders === 0) {
+        this.lock?.release();
+        this.lock = undefined;
+      }
+    }
+  }
 
   private bin(f: 4 | 6): string {
     return f === 4 ? 'iptables' : 'ip6tables';
@@ -137,34 +171,33 @@ export class IptablesPortmap implements PortBackend {
   }
 
   /**
-   * Lists, computes the batch, applies it; a batch that fails (a concurrent
-   * ADD created a shared chain meanwhile, a concurrent DEL removed a rule)
-   * is recomputed from a fresh listing, twice at most.
+   * Under the nat lock: lists, computes the batch, applies it. A batch that
+   * fails anyway (a program that changes the table without our lock: the Go
+   * portmap, kube-proxy) is recomputed from a fresh listing, twice at most.
    */
-  private async apply(f: 4 | 6, compute: (l: Listing) => string[], listing?: Listing): Promise<void> {
-    let current = listing;
-    for (let attempt = 0; ; attempt++) {
-      current ??= await this.listOrThrow(f);
-      try {
-        await this.restore(f, compute(current));
-        return;
-      } catch (err) {
-        if (attempt >= 2) throw err;
-        current = undefined;
+  private async apply(f: 4 | 6, compute: (l: Listing) => string[], listedUnderLock?: Listing): Promise<void> {
+    await this.exclusive(async () => {
+      let first = listedUnderLock;
+      for (let attempt = 0; ; attempt++) {
+        const current = first ?? (await this.listOrThrow(f));
+        first = undefined;
+        try {
+          await this.restore(f, compute(current));
+          return;
+        } catch (err) {
+          if (attempt >= 2) throw err;
+        }
       }
-    }
+    });
   }
 
-  /** The reference's test lists one chain; we list the whole IPv4 nat table and keep it for the setup that follows. */
+  /** The reference's test lists one chain; we list the whole IPv4 nat table. */
   async usable(): Promise<boolean> {
-    this.usableListing = await this.list(4);
-    return this.usableListing !== undefined;
+    return (await this.list(4)) !== undefined;
   }
 
   async setup(cfg: PortMapConfig, containerId: string, c: ContainerIp): Promise<void> {
-    const cached = c.family === 4 ? this.usableListing : undefined;
-    this.usableListing = undefined;
-    await this.apply(c.family, (l) => addLines(l, cfg, containerId, c), cached);
+    await this.apply(c.family, (l) => addLines(l, cfg, containerId, c));
   }
 
   private chainsOf(a: Attachment): { dn: string; sn: string } {
@@ -172,12 +205,18 @@ export class IptablesPortmap implements PortBackend {
   }
 
   async teardownFamily(a: Attachment, family: 4 | 6): Promise<void> {
-    const listing = await this.list(family);
-    if (listing === undefined) return;
-    await this.apply(family, (l) => removeLines(l, [this.chainsOf(a)]), listing);
+    await this.exclusive(async () => {
+      const listing = await this.list(family);
+      if (listing === undefined) return;
+      await this.apply(family, (l) => removeLines(l, [this.chainsOf(a)]), listing);
+    });
   }
 
   async teardown(a: Attachment): Promise<void> {
+    await this.exclusive(() => this.teardownLocked(a));
+  }
+
+  private async teardownLocked(a: Attachment): Promise<void> {
     const listings = await Promise.all(FAMILIES.map((f) => this.list(f)));
     if (listings.every((l) => l === undefined)) {
       throw new Error('neither iptables nor ip6tables is usable (the nat table cannot be listed)');
@@ -221,6 +260,10 @@ export class IptablesPortmap implements PortBackend {
   }
 
   async gc(network: string, valid: ReadonlySet<string>): Promise<void> {
+    await this.exclusive(() => this.gcLocked(network, valid));
+  }
+
+  private async gcLocked(network: string, valid: ReadonlySet<string>): Promise<void> {
     const errors: string[] = [];
     await Promise.all(
       FAMILIES.map(async (f) => {
