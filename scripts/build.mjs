@@ -84,7 +84,7 @@ async function bundle() {
 /**
  * Runs the bundle through scripts/sea-loader.cjs on the plain Node base (the
  * same V8 and flags as the executable) for VERSION, then, as root with `ip`,
- * flannel and bridge ADD and DEL in throwaway namespaces; each run starts from
+ * flannel, bridge, portmap and loopback ADD and DEL in throwaway namespaces; each run starts from
  * the previous run's cache and writes one with everything compiled so far.
  */
 function trainCodeCache(bundleJs, nodeBase) {
@@ -96,12 +96,14 @@ function trainCodeCache(bundleJs, nodeBase) {
     const out = join(work, `cache-${Math.random().toString(16).slice(2)}`);
     const trainEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env, CNI_TS_TRAIN_BUNDLE: bundleJs, CNI_TS_TRAIN_CACHE_OUT: out, ...(prev ? { CNI_TS_TRAIN_CACHE_IN: prev } : {}) };
     const cmd = netns ? ['ip', ['netns', 'exec', netns, nodeBase, loader, plugin]] : [nodeBase, [loader, plugin]];
+    let stdout;
     try {
-      execFileSync(cmd[0], cmd[1], { env: trainEnv, input: stdin, stdio: ['pipe', 'pipe', 'pipe'] });
+      stdout = execFileSync(cmd[0], cmd[1], { env: trainEnv, input: stdin, stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (err) {
       throw new Error(`training run ${plugin} ${env.CNI_COMMAND} failed: ${err.stdout}${err.stderr}`);
     }
     prev = out;
+    return stdout.toString();
   };
   const namespaces = [];
   let trained = 'VERSION';
@@ -123,12 +125,26 @@ function trainCodeCache(bundleJs, nodeBase) {
       mkdirSync(binDir);
       for (const name of PLUGIN_NAMES) symlinkSync(nodeBase, join(binDir, name));
       const env = (command, pod) => ({ CNI_COMMAND: command, CNI_CONTAINERID: `train-${pod}`, CNI_NETNS: `/run/netns/${namespaces[pod]}`, CNI_IFNAME: 'eth0', CNI_PATH: binDir });
+      const loopback = JSON.stringify({ cniVersion: '0.3.1', name: 'cni-loopback', type: 'loopback' });
+      const portmap = (prevResult) =>
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'cbr0',
+          type: 'portmap',
+          capabilities: { portMappings: true },
+          runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8053, containerPort: 53, protocol: 'udp' }] },
+          ...(prevResult === undefined ? {} : { prevResult }),
+        });
       try {
+        run('loopback', env('ADD', 1), loopback, host);
         run('flannel', env('ADD', 1), flannel, host);
-        run('bridge', env('ADD', 2), bridge, host);
+        const added = JSON.parse(run('bridge', env('ADD', 2), bridge, host));
+        run('portmap', env('ADD', 2), portmap(added), host);
+        run('portmap', env('DEL', 2), portmap(added), host);
         run('flannel', env('DEL', 1), flannel, host);
         run('bridge', env('DEL', 2), bridge, host);
-        trained = 'VERSION, flannel and bridge ADD/DEL';
+        run('loopback', env('DEL', 1), loopback, host);
+        trained = 'VERSION, flannel, bridge, portmap and loopback ADD/DEL';
       } catch (err) {
         // a machine where the plugins cannot run (no bridge module, say) still gets an executable;
         // the cache holds what the runs so far compiled, and the namespaces take the rest with them
