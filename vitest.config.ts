@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 export default defineConfig({
-  define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version) },
+  define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_SPLIT_TOOLS__: 'false' },
   test: {
     // two cores: keep it modest; integration tests share the kernel
     maxWorkers: 2,

@@ -10,6 +10,10 @@
 import type { LazyPlugin, Plugin, PluginInfo } from '../lib/cni/skel.ts';
 import { SUPPORTED_VERSIONS } from '../lib/cni/version.ts';
 import { VERSION } from '../lib/build-info.ts';
+import type { Tools } from './tools.ts';
+
+/** True in the executable's bundle (esbuild's define), where cmd/tools.ts is a bundle of its own. */
+declare const __CNI_TS_SPLIT_TOOLS__: boolean;
 
 export type PluginLoader = () => Promise<Plugin>;
 
@@ -28,9 +32,23 @@ export type Subcommand = (argv: readonly string[]) => Promise<number>;
 /** `cni <name>` subcommands, by name, loaded on first use. */
 export const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
   ['selftest', () => import('./selftest.ts').then((m) => m.selftest())],
-  ['tool', (argv) => import('../tools/cnitool/index.ts').then((m) => m.main(argv))],
-  ['conformance', (argv) => import('../tools/conformance/index.ts').then((m) => m.main(argv))],
+  ['tool', (argv) => loadTools().then((t) => t.tool(argv))],
+  ['conformance', (argv) => loadTools().then((t) => t.conformance(argv))],
 ]);
+
+/**
+ * The tools bundle: in the executable, the asset scripts/sea-loader.cjs
+ * compiles on demand (the dead import() below is left out of the bundle);
+ * elsewhere (tests, the source tree) the module itself.
+ */
+async function loadTools(): Promise<Tools> {
+  if (__CNI_TS_SPLIT_TOOLS__) {
+    const load = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.loadBundle')] as (name: string) => { TOOLS: Tools };
+    return load('tools.js').TOOLS;
+  } else {
+    return (await import('./tools.ts')).TOOLS;
+  }
+}
 
 /**
  * What VERSION and the about text print, without loading the plugin. Every

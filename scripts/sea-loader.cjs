@@ -25,6 +25,7 @@ const FILENAME = '/cni-ts/bundle.js';
 let source;
 let cachedData;
 let cacheOut;
+let bundleDir; // outside the executable: where bundle.js and its sibling bundles are
 if (sea.isSea()) {
   source = sea.getAsset('bundle.js', 'utf8');
   const raw = sea.getRawAsset('bundle.cache');
@@ -32,6 +33,7 @@ if (sea.isSea()) {
 } else {
   const fs = require('node:fs');
   source = fs.readFileSync(process.env.CNI_TS_TRAIN_BUNDLE, 'utf8');
+  bundleDir = require('node:path').dirname(process.env.CNI_TS_TRAIN_BUNDLE);
   const cacheIn = process.env.CNI_TS_TRAIN_CACHE_IN;
   cachedData = cacheIn ? fs.readFileSync(cacheIn) : undefined;
   cacheOut = process.env.CNI_TS_TRAIN_CACHE_OUT;
@@ -49,5 +51,22 @@ globalThis[Symbol.for('cni-ts.codeCache')] = cachedData === undefined ? 'absent'
 if (cacheOut !== undefined) {
   process.on('exit', () => require('node:fs').writeFileSync(cacheOut, script.createCachedData()));
 }
+// Another bundle of the executable (tools.js: `cni tool`, `cni conformance`), compiled when asked for,
+// without a code cache: cmd/registry.ts calls this
+globalThis[Symbol.for('cni-ts.loadBundle')] = (name) => {
+  const text = sea.isSea()
+    ? sea.getAsset(name, 'utf8')
+    : require('node:fs').readFileSync(require('node:path').join(bundleDir, name), 'utf8');
+  const other = { exports: {} };
+  new Script(text, { filename: `/cni-ts/${name}`, importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER }).runInThisContext()(
+    other.exports,
+    require,
+    other,
+    `/cni-ts/${name}`,
+    '/cni-ts',
+  );
+  return other.exports;
+};
+
 const mod = { exports: {} };
 script.runInThisContext()(mod.exports, require, mod, FILENAME, '/cni-ts');
