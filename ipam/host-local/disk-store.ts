@@ -25,6 +25,7 @@ import { randomBytes } from '../../lib/random.ts';
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
+import { processAlive } from '../../lib/process-alive.ts';
 import { lockFile } from '../../lib/lock.ts';
 import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
@@ -67,15 +68,6 @@ function writeAll(fd: number, data: Buffer): void {
 
 function sameAttachment(x: Attachment, y: Attachment): boolean {
   return x.containerId === y.containerId && x.ifName === y.ifName;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
 }
 
 export class DiskStore implements Store {

@@ -32,6 +32,7 @@ import { randomBytes } from '../../lib/random.ts';
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
+import { processAlive } from '../../lib/process-alive.ts';
 
 const TMP_PREFIX = '.tmp-';
 
@@ -49,15 +50,6 @@ export function fileName(containerId: string, ifName: string): string {
   // node:crypto only for the rare id that needs it (loading it costs every ADD ~8 ms)
   const { createHash } = process.getBuiltinModule('node:crypto');
   return `+${createHash('sha256').update(containerId).digest('hex')}:${ifName}`;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
 }
 
 /** The pid in a temporary's name (.tmp-<pid>-<random>); undefined for other names. */
