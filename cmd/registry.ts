@@ -7,9 +7,10 @@
  * scripts/build.mjs (the links in dist/bin) and scripts/install.mjs read
  * PLUGIN_NAMES from here; add a plugin by adding one line to PLUGIN_LOADERS.
  */
-import type { LazyPlugin, Plugin, PluginInfo } from '../lib/cni/skel.ts';
+import type { LazyPlugin, Plugin } from '../lib/cni/skel.ts';
 import { SUPPORTED_VERSIONS } from '../lib/cni/version.ts';
 import { VERSION } from '../lib/build-info.ts';
+import { pluginInfo } from '../lib/cni/plugin.ts';
 import type { Tools } from './tools.ts';
 
 /** True in the executable's bundle (esbuild's define), where cmd/tools.ts is a bundle of its own. */
@@ -51,13 +52,11 @@ async function loadTools(): Promise<Tools> {
 }
 
 /**
- * What VERSION and the about text print, without loading the plugin. Every
- * plugin of ours supports every spec version; a unit test checks that each
- * loaded plugin agrees with this.
+ * What VERSION and the about text print come from lib/cni/plugin.ts's
+ * pluginInfo, the data every plugin of ours is defined with, so the plugin
+ * need not be loaded for them; a unit test checks each loaded plugin agrees.
  */
-export function pluginInfo(name: string): PluginInfo {
-  return { name, about: `CNI plugin ${name} (cni-ts) v${VERSION}`, supportedVersions: SUPPORTED_VERSIONS };
-}
+export { pluginInfo };
 
 export const PLUGIN_NAMES: readonly string[] = PLUGIN_LOADERS.map(([name]) => name);
 

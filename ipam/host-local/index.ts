@@ -5,12 +5,12 @@
  * directory; README-level notes on where it differs are in commands.ts,
  * disk-store.ts and config.ts.
  */
-import { VERSION } from '../../lib/build-info.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import { definePlugin } from '../../lib/cni/plugin.ts';
 import type { CmdArgs, Plugin } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { parsePrevResult } from '../../lib/cni/types/convert.ts';
-import { CURRENT_VERSION, SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
+import { CURRENT_VERSION } from '../../lib/cni/version.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from './commands.ts';
 import { type IpamConfig, loadIpamConfig } from './config.ts';
 import { DiskStore } from './disk-store.ts';
@@ -91,13 +91,4 @@ function run<T>(fn: (args: CmdArgs) => T): (args: CmdArgs) => Promise<T> {
   return (args) => new Promise<T>((resolve) => resolve(fn(args)));
 }
 
-export const hostLocalPlugin: Plugin = {
-  name: 'host-local',
-  about: `CNI plugin host-local (cni-ts) v${VERSION}`,
-  supportedVersions: SUPPORTED_VERSIONS,
-  add: run(add),
-  del: run(del),
-  check: run(check),
-  gc: run(gc),
-  status: run(status),
-};
+export const hostLocalPlugin: Plugin = definePlugin('host-local', { add: run(add), del: run(del), check: run(check), gc: run(gc), status: run(status) });

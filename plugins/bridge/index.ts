@@ -3,9 +3,8 @@
  * (containernetworking/plugins plugins/main/bridge), with GC, STATUS and
  * rollback added and its known leaks fixed. See README.md beside this file.
  */
-import { VERSION } from '../../lib/build-info.ts';
+import { definePlugin, withDeps } from '../../lib/cni/plugin.ts';
 import type { Plugin } from '../../lib/cni/skel.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { cmdAdd } from './add.ts';
 import { cmdCheck } from './check.ts';
 import { cmdDel } from './del.ts';
@@ -15,16 +14,7 @@ import { cmdGc, cmdStatus } from './lifecycle.ts';
 /** The plugin with some dependencies replaced (tests); the real ones are made per call, never at import. */
 export function createBridgePlugin(overrides: Partial<BridgeDeps> = {}): Plugin {
   const deps = (): BridgeDeps => ({ ...defaultDeps(), ...overrides });
-  return {
-    name: 'bridge',
-    about: `CNI plugin bridge (cni-ts) v${VERSION}`,
-    supportedVersions: SUPPORTED_VERSIONS,
-    add: (args) => cmdAdd(args, deps()),
-    del: (args) => cmdDel(args, deps()),
-    check: (args) => cmdCheck(args, deps()),
-    gc: (args) => cmdGc(args, deps()),
-    status: (args) => cmdStatus(args, deps()),
-  };
+  return definePlugin('bridge', withDeps(deps, { add: cmdAdd, del: cmdDel, check: cmdCheck, gc: cmdGc, status: cmdStatus }));
 }
 
 export const bridgePlugin: Plugin = createBridgePlugin();

@@ -5,18 +5,8 @@
  * executable. A drop-in for flannel-io/cni-plugin; where it differs on
  * purpose is listed in commands.ts and README.md.
  */
-import { VERSION } from '../../lib/build-info.ts';
+import { definePlugin } from '../../lib/cni/plugin.ts';
 import type { Plugin } from '../../lib/cni/skel.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { add, check, del, gc, status } from './commands.ts';
 
-export const flannelPlugin: Plugin = {
-  name: 'flannel',
-  about: `CNI plugin flannel (cni-ts) v${VERSION}`,
-  supportedVersions: SUPPORTED_VERSIONS,
-  add,
-  del,
-  check,
-  gc,
-  status,
-};
+export const flannelPlugin: Plugin = definePlugin('flannel', { add, del, check, gc, status });

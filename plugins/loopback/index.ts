@@ -5,13 +5,12 @@
  * namespace that is gone is success); CHECK verifies it is up with loopback
  * addresses only; GC and STATUS have nothing to do. See README.md.
  */
-import { VERSION } from '../../lib/build-info.ts';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import { definePlugin } from '../../lib/cni/plugin.ts';
 import type { CmdArgs, Plugin } from '../../lib/cni/skel.ts';
 import { validateConf } from '../../lib/cni/conf.ts';
 import { parsePrevResult } from '../../lib/cni/types/convert.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { type Netlink, openNetlink } from '../../lib/netlink/index.ts';
 import { Netns, NetnsNotFoundError, netnsReady } from '../../lib/netns/index.ts';
 import { loopbackSchema } from '../../build/gen/schemas.mjs';
@@ -95,10 +94,7 @@ async function cmdCheck(args: CmdArgs): Promise<void> {
   }
 }
 
-export const loopbackPlugin: Plugin = {
-  name: 'loopback',
-  about: `CNI plugin loopback (cni-ts) v${VERSION}`,
-  supportedVersions: SUPPORTED_VERSIONS,
+export const loopbackPlugin: Plugin = definePlugin('loopback', {
   add: cmdAdd,
   del: cmdDel,
   check: cmdCheck,
@@ -110,4 +106,4 @@ export const loopbackPlugin: Plugin = {
     validateConf(args.conf, loopbackSchema, validateLoopback);
     return Promise.resolve();
   },
-};
+});

@@ -3,25 +3,15 @@
  * (containernetworking/plugins plugins/meta/portmap), with GC and STATUS,
  * rollback of a failed ADD, and its known holes fixed. See README.md.
  */
-import { VERSION } from '../../lib/build-info.ts';
+import { definePlugin, withDeps } from '../../lib/cni/plugin.ts';
 import type { Plugin } from '../../lib/cni/skel.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus } from './commands.ts';
 import { type PortmapDeps, defaultDeps } from './deps.ts';
 
 /** The plugin with some dependencies replaced (tests); the real ones are made per call. */
 export function createPortmapPlugin(overrides: Partial<PortmapDeps> = {}): Plugin {
   const deps = (): PortmapDeps => ({ ...defaultDeps(), ...overrides });
-  return {
-    name: 'portmap',
-    about: `CNI plugin portmap (cni-ts) v${VERSION}`,
-    supportedVersions: SUPPORTED_VERSIONS,
-    add: (args) => cmdAdd(args, deps()),
-    del: (args) => cmdDel(args, deps()),
-    check: (args) => cmdCheck(args, deps()),
-    gc: (args) => cmdGc(args, deps()),
-    status: (args) => cmdStatus(args, deps()),
-  };
+  return definePlugin('portmap', withDeps(deps, { add: cmdAdd, del: cmdDel, check: cmdCheck, gc: cmdGc, status: cmdStatus }));
 }
 
 export const portmapPlugin: Plugin = createPortmapPlugin();
