@@ -198,7 +198,7 @@ async function seaBuild(bundleJs, toolsJs, cachePath, nodeBase, nativePath) {
     nodePath: nodeBase,
     seaConfig: {
       disableExperimentalSEAWarning: true,
-      // a snapshot cost more start time and private memory than the code cache saves (README, benchmark)
+      // a snapshot cost more start time and private memory than the code cache saves (docs/benchmark.md)
       useSnapshot: false,
       useCodeCache: false,
       execArgvExtension: 'none',
