@@ -2,7 +2,7 @@
  * What the bridge commands need from the outside world, injected so that
  * tests can put the "host" in a scratch namespace and fail any step of ADD on
  * purpose. `defaultDeps()` is the real thing; nothing is created at import
- * time (the executable is built with a V8 startup snapshot).
+ * time.
  */
 import { randomBytes } from '../../lib/random.ts';
 import type { Logger } from '../../lib/cni/skel.ts';

@@ -102,7 +102,8 @@ export async function cmdAdd(args: CmdArgs, deps: PortmapDeps): Promise<Result> 
       try {
         await backend.setup(cfg, args.containerId, c);
       } catch (err) {
-        throw new CniError(CniCode.Internal, `failed to set up IPv${c.family} port forwarding with ${backend.name}: ${reason(err)}`, '', { cause: err });
+        // a CNI error keeps its code (a lock that cannot be had is 11, try again later); anything else is 999
+        throw CniError.wrap(`failed to set up IPv${c.family} port forwarding with ${backend.name}`, err);
       }
     }
     await flushUdp(cfg, cfg.containerIps.map((c) => c.family), deps, args.log);
