@@ -12,28 +12,12 @@ import type { PortBackend, TeardownScope } from './backend.ts';
 import { type ContainerIp, type PortMapConfig, loadPortMapConfig } from './config.ts';
 import type { PortmapDeps } from './deps.ts';
 import { udpPortsToFlush } from './plan.ts';
+import { UndoStack } from '../../lib/undo.ts';
 
 const IPPROTO_UDP = 17;
 
 function reason(err: unknown): string {
   return err instanceof CniError ? err.message : err instanceof Error ? err.message : String(err);
-}
-
-/** Undo actions of an ADD, run newest first when a later step fails. */
-class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> }[] = [];
-  push(label: string, fn: () => Promise<void>): void {
-    this.steps.push({ label, fn });
-  }
-  async run(log: Logger): Promise<void> {
-    for (const s of this.steps.splice(0).reverse()) {
-      try {
-        await s.fn();
-      } catch (err) {
-        log.warn(`rollback: ${s.label} failed: ${reason(err)}`);
-      }
-    }
-  }
 }
 
 function parse(args: CmdArgs, teardown = false, wrap = true): PortMapConfig {
