@@ -46,13 +46,14 @@ export function canonicalizeKeys(value: unknown, schema: SchemaNode | undefined)
   if (schema === undefined) return value;
   if (Array.isArray(value)) {
     const items = schema.items;
-    return items === undefined ? value : value.map((item: unknown) => canonicalizeKeys(item, items));
+    const list: unknown[] = value;
+    return items === undefined ? list : list.map((item) => canonicalizeKeys(item, items));
   }
   if (!isObject(value)) return value;
   const props = schema.properties ?? {};
   const byLower = new Map<string, string>();
   for (const k of Object.keys(props)) byLower.set(k.toLowerCase(), k);
-  const extra = isObject(schema.additionalProperties) ? (schema.additionalProperties as SchemaNode) : undefined;
+  const extra = isObject(schema.additionalProperties) ? schema.additionalProperties : undefined;
   const out: JsonObject = {};
   for (const [key, v] of Object.entries(value)) {
     let name = key;
