@@ -1,0 +1,203 @@
+/**
+ * bandwidth, as root in scratch namespaces, next to Debian's Go plugin
+ * (/usr/lib/cni/bandwidth, 1.1.1): the same tc state for the same input
+ * (`tc -j qdisc/filter show` compared), ours deleting Go's and the reverse,
+ * CHECK that notices a missing qdisc, a failed ADD leaving nothing, DEL
+ * without netns or prevResult, GC and STATUS.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BwLab, bwConf, sh, type BwPod } from '../helpers/bandwidth.ts';
+import { isRoot } from '../helpers/netns.ts';
+import type { RunResult } from '../helpers/exec.ts';
+
+beforeAll(() => {
+  if (!isRoot()) throw new Error('the bandwidth integration tests need root (network namespaces)');
+});
+
+const labs: BwLab[] = [];
+afterEach(() => {
+  for (const l of labs.splice(0)) l.cleanup();
+});
+function lab(tag?: string): BwLab {
+  const l = new BwLab(tag);
+  labs.push(l);
+  return l;
+}
+
+function ok(r: RunResult): unknown {
+  if (r.code !== 0) throw new Error(`plugin failed (${r.code}): ${r.stdout}${r.stderr}`);
+  expect(r.stderr).toBe('');
+  return r.json;
+}
+
+function fail(r: RunResult, code: number, msg: string): void {
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.json).toMatchObject({ code, msg: expect.stringContaining(msg) as unknown });
+}
+
+const BOTH = { ingressRate: 8_000_000, ingressBurst: 800_000, egressRate: 8_000_000, egressBurst: 800_000 };
+/** What containerd's CRI plugin sends for kubernetes.io/ingress-bandwidth: 1M / egress-bandwidth: 10M. */
+const CRI = { runtimeConfig: { bandwidth: { IngressRate: 1_000_000, IngressBurst: 4_294_967_295, EgressRate: 10_000_000, EgressBurst: 4_294_967_295 } } };
+
+function expectClean(l: BwLab, pod: BwPod): void {
+  expect(l.ifbs()).toEqual([]);
+  expect(l.qdiscs()).toEqual([]);
+  expect(l.filters(pod.veth)).toEqual([]);
+}
+
+describe('bandwidth: the same tc state as the Go plugin', () => {
+  it.each([
+    ['both directions', BOTH],
+    ['ingress only', { ingressRate: 1_000_000, ingressBurst: 100_000 }],
+    ['egress only', { egressRate: 100_000_000, egressBurst: 1_000_000 }],
+    ["containerd's CRI bursts (the buffer wraps)", CRI],
+    ['a 64-bit rate', { ingressRate: 40_000_000_000, ingressBurst: 4_294_967_295, egressRate: 40_000_000_000, egressBurst: 4_294_967_295 }],
+  ])('%s', async (_what, keys) => {
+    const tag = randomBytes(3).toString('hex');
+    const a = lab(tag);
+    const b = lab(tag);
+    const pa = a.pod();
+    const pb = b.pod();
+    const ra = ok(await a.ours('ADD', pa, bwConf(pa, keys))) as { interfaces: { name: string }[] };
+    const rb = ok(await b.go('ADD', pb, bwConf(pb, keys))) as { interfaces: { name: string }[] };
+    expect(ra.interfaces.map((i) => i.name)).toEqual(rb.interfaces.map((i) => i.name));
+    expect(a.qdiscs()).toEqual(b.qdiscs());
+    expect(a.filters(pa.veth)).toEqual(b.filters(pb.veth));
+    expect(a.ifbs()).toEqual(b.ifbs());
+    expect(a.qdiscs().length).toBeGreaterThan(0);
+    // our CHECK accepts both
+    ok(await a.ours('CHECK', pa, bwConf(pa, keys)));
+    ok(await b.ours('CHECK', pb, bwConf(pb, keys)));
+    // ours deletes Go's and Go deletes ours (Go's DEL removes only the ifb)
+    ok(await b.ours('DEL', pb, bwConf(pb, keys)));
+    expectClean(b, pb);
+    ok(await a.go('DEL', pa, bwConf(pa, keys)));
+    expect(a.ifbs()).toEqual([]);
+    ok(await a.ours('DEL', pa, bwConf(pa, keys)));
+    expectClean(a, pa);
+  });
+});
+
+describe('bandwidth ADD, CHECK, DEL', () => {
+  it('ADD returns prevResult plus the ifb; DEL is idempotent and needs neither the netns nor prevResult', async () => {
+    const l = lab();
+    const pod = l.pod();
+    const res = ok(await l.ours('ADD', pod, bwConf(pod, BOTH, '1.1.0'))) as { interfaces: { name: string; mac: string; sandbox?: string }[] };
+    const ifbs = l.ifbs();
+    expect(ifbs).toHaveLength(1);
+    expect(res.interfaces).toHaveLength(3);
+    expect(res.interfaces[2]).toEqual({ name: ifbs[0], mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) as unknown });
+    const link = JSON.parse(sh(l.host.name, 'ip', '-j', '-d', 'link', 'show', ifbs[0]!)) as { flags: string[]; mtu: number; txqlen?: number; ifalias?: string }[];
+    expect(link[0]!.flags).toContain('UP');
+    expect(link[0]!.mtu).toBe(1500);
+    expect(link[0]!.ifalias).toBe('cni-bandwidth net=bwnet');
+    ok(await l.ours('STATUS', undefined, bwConf(undefined, {}, '1.1.0')));
+    // the runtime's second DEL (RemovePodSandbox): no netns, no prevResult
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH, '1.1.0', 'without'), { netns: '' }));
+    expect(l.ifbs()).toEqual([]);
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH, '1.1.0')));
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH, '1.1.0')));
+    expectClean(l, pod);
+  });
+
+  it('no bandwidth: prevResult passes through and nothing is made', async () => {
+    const l = lab();
+    const pod = l.pod();
+    expect(ok(await l.ours('ADD', pod, bwConf(pod, {})))).toEqual(pod.prevResult);
+    expect(ok(await l.ours('ADD', pod, bwConf(pod, { runtimeConfig: { bandwidth: { ingressRate: 0, ingressBurst: 0 } } })))).toEqual(pod.prevResult);
+    expectClean(l, pod);
+  });
+
+  it('CHECK fails when a qdisc, the filter or the ifb was removed by hand (Go passes the first)', async () => {
+    const l = lab();
+    const pod = l.pod();
+    ok(await l.ours('ADD', pod, bwConf(pod, BOTH)));
+    sh(l.host.name, 'tc', 'qdisc', 'del', 'dev', pod.veth, 'root');
+    fail(await l.ours('CHECK', pod, bwConf(pod, BOTH)), 999, 'bandwidth limits of container');
+    ok(await l.go('CHECK', pod, bwConf(pod, BOTH)));
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    ok(await l.ours('ADD', pod, bwConf(pod, BOTH)));
+    sh(l.host.name, 'tc', 'qdisc', 'del', 'dev', pod.veth, 'ingress');
+    fail(await l.ours('CHECK', pod, bwConf(pod, BOTH)), 999, 'bandwidth limits of container');
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    ok(await l.ours('ADD', pod, bwConf(pod, BOTH)));
+    // other numbers than the conf's
+    fail(await l.ours('CHECK', pod, bwConf(pod, { ...BOTH, egressRate: 16_000_000 })), 999, "Rate doesn't match");
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    expectClean(l, pod);
+  });
+
+  it('a failed ADD leaves nothing behind', async () => {
+    const l = lab();
+    const pod = l.pod();
+    const conf = bwConf(pod, BOTH);
+    ok(await l.ours('ADD', pod, conf));
+    const ifb = l.ifbs()[0]!;
+    // the ifb name taken by something that is not ours: ADD fails after the ingress tbf
+    ok(await l.ours('DEL', pod, conf));
+    sh(l.host.name, 'ip', 'link', 'add', ifb, 'type', 'veth', 'peer', 'name', 'bwtaken');
+    fail(await l.ours('ADD', pod, conf), 999, 'already exists');
+    expect(l.qdiscs()).toEqual([]);
+    expect(l.filters(pod.veth)).toEqual([]);
+    // DEL leaves a device that is not an ifb alone
+    ok(await l.ours('DEL', pod, conf));
+    expect(sh(l.host.name, 'ip', '-br', 'link', 'show', ifb)).toContain(ifb);
+  });
+
+  it.each([
+    ['no prevResult', (p: BwPod) => bwConf(p, BOTH, '1.0.0', 'without'), 7, 'must be called as chained plugin'],
+    ['a rate without a burst', (p: BwPod) => bwConf(p, { ingressRate: 1000 }), 7, 'if rate is set, burst must also be set'],
+    ['a burst over 4 GB', (p: BwPod) => bwConf(p, { egressRate: 1000, egressBurst: 40_000_000_000 }), 7, 'burst cannot be more than 4GB'],
+    ['a negative rate', (p: BwPod) => bwConf(p, { egressRate: -1, egressBurst: 1 }), 7, 'unsigned 64-bit integer'],
+    ['prevResult without interfaces', (p: BwPod) => ({ ...bwConf(p, BOTH), prevResult: { cniVersion: '1.0.0', ips: [] } }), 7, 'no interfaces provided'],
+  ])('refuses %s with a precise code and leaves nothing', async (_what, mk, code, msg) => {
+    const l = lab();
+    const pod = l.pod();
+    fail(await l.ours('ADD', pod, mk(pod)), code, msg);
+    expectClean(l, pod);
+  });
+
+  it('a missing netns is code 8', async () => {
+    const l = lab();
+    const pod = l.pod();
+    fail(await l.ours('ADD', pod, bwConf(pod, BOTH), { netns: '/run/netns/bw-nope' }), 8, 'failed to open netns');
+    expectClean(l, pod);
+  });
+});
+
+describe('bandwidth GC', () => {
+  it('removes the ifb devices of attachments not in cni.dev/valid-attachments, and only this network\'s', async () => {
+    const l = lab();
+    const p1 = l.pod();
+    const p2 = l.pod();
+    const p3 = l.pod();
+    ok(await l.ours('ADD', p1, bwConf(p1, BOTH)));
+    ok(await l.ours('ADD', p2, bwConf(p2, BOTH)));
+    // another network's attachment
+    ok(await l.ours('ADD', p3, { ...bwConf(p3, BOTH), name: 'othernet' }));
+    // a Go-made ifb still in use (no label): kept while its filter redirects to it
+    expect(l.ifbs()).toHaveLength(3);
+    const gc = { ...bwConf(undefined, {}, '1.1.0'), 'cni.dev/valid-attachments': [{ containerID: p1.containerId, ifname: 'eth0' }] };
+    ok(await l.ours('GC', undefined, gc));
+    const left = l.ifbs();
+    expect(left).toHaveLength(2);
+    ok(await l.ours('CHECK', p1, bwConf(p1, BOTH, '1.1.0')));
+    fail(await l.ours('CHECK', p2, bwConf(p2, BOTH, '1.1.0')), 999, 'not found');
+    ok(await l.ours('CHECK', p3, { ...bwConf(p3, BOTH, '1.1.0'), name: 'othernet' }));
+    for (const [p, name] of [[p1, 'bwnet'], [p2, 'bwnet'], [p3, 'othernet']] as const) ok(await l.ours('DEL', p, { ...bwConf(p, BOTH), name }));
+    expect(l.ifbs()).toEqual([]);
+  });
+
+  it("removes an unlabelled (Go's) ifb only once nothing redirects to it", async () => {
+    const l = lab();
+    const p1 = l.pod();
+    ok(await l.go('ADD', p1, bwConf(p1, BOTH)));
+    const gc = { ...bwConf(undefined, {}, '1.1.0'), 'cni.dev/valid-attachments': [] };
+    ok(await l.ours('GC', undefined, gc));
+    expect(l.ifbs()).toHaveLength(1);
+    sh(l.host.name, 'ip', 'link', 'del', p1.veth); // the pod's veth went away with its filter
+    ok(await l.ours('GC', undefined, gc));
+    expect(l.ifbs()).toEqual([]);
+  });
+});
