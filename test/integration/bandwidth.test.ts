@@ -5,11 +5,13 @@
  * CHECK that notices a missing qdisc, a failed ADD leaving nothing, DEL
  * without netns or prevResult, GC and STATUS.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwLab, bwConf, sh, type BwPod } from '../helpers/bandwidth.ts';
 import { isRoot } from '../helpers/netns.ts';
-import type { RunResult } from '../helpers/exec.ts';
+import { ROOT, type RunResult } from '../helpers/exec.ts';
 
 beforeAll(() => {
   if (!isRoot()) throw new Error('the bandwidth integration tests need root (network namespaces)');
@@ -199,5 +201,55 @@ describe('bandwidth GC', () => {
     sh(l.host.name, 'ip', 'link', 'del', p1.veth); // the pod's veth went away with its filter
     ok(await l.ours('GC', undefined, gc));
     expect(l.ifbs()).toEqual([]);
+  });
+});
+
+/** Runs a TCP transfer from `fromNs` to `toIp` in `toNs`; returns the receiver's rate in bit/s. */
+async function measure(toNs: string, toIp: string, fromNs: string, seconds: number): Promise<number> {
+  const script = join(ROOT, 'test', 'helpers', 'tcp-rate.mjs');
+  const port = '5201';
+  const recv = spawn('ip', ['netns', 'exec', toNs, process.execPath, script, 'recv', toIp, port], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    recv.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('READY')) {
+      if (Date.now() > deadline || recv.exitCode !== null) throw new Error(`receiver did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise<void>((resolve, reject) => {
+      const send = spawn('ip', ['netns', 'exec', fromNs, process.execPath, script, 'send', toIp, port, String(seconds)], { stdio: 'inherit' });
+      send.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}`))));
+    });
+    const end = Date.now() + 20_000;
+    while (!out.includes('}')) {
+      if (Date.now() > end) throw new Error(`receiver did not finish: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const m = JSON.parse(out.slice(out.indexOf('{'))) as { bytes: number; seconds: number };
+    return (m.bytes * 8) / m.seconds;
+  } finally {
+    recv.kill('SIGKILL');
+  }
+}
+
+describe('bandwidth shapes real traffic', () => {
+  it('a pod shaped at 8 Mbit/s each way transfers at 8 Mbit/s ± 30% in both directions', { timeout: 60_000 }, async () => {
+    const l = lab();
+    const pod = l.pod();
+    const unshaped = await measure(pod.ns.name, pod.podIp, l.host.name, 1);
+    ok(await l.ours('ADD', pod, bwConf(pod, BOTH)));
+    // into the pod: the tbf on the host veth
+    const ingress = await measure(pod.ns.name, pod.podIp, l.host.name, 3);
+    // out of the pod: redirected through the ifb and its tbf
+    const egress = await measure(l.host.name, pod.hostIp, pod.ns.name, 3);
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    process.stderr.write(`bandwidth shaping: unshaped ${(unshaped / 1e6).toFixed(1)} Mbit/s, into the pod ${(ingress / 1e6).toFixed(2)}, out of it ${(egress / 1e6).toFixed(2)}\n`);
+    expect(unshaped).toBeGreaterThan(8_000_000 * 3);
+    expect(ingress).toBeGreaterThan(8_000_000 * 0.7);
+    expect(ingress).toBeLessThan(8_000_000 * 1.3);
+    expect(egress).toBeGreaterThan(8_000_000 * 0.7);
+    expect(egress).toBeLessThan(8_000_000 * 1.3);
+    expectClean(l, pod);
   });
 });
