@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
+import { faultPoint } from '../../lib/fault.ts';
 import type { CmdArgs, Logger } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { ETH_P_ALL, TC_ACT_OK, TC_ACT_STOLEN, TC_H_INGRESS, TC_H_ROOT, TCA_EGRESS_REDIR, tcHandle, type Link, type Netlink, type Qdisc } from '../../lib/netlink/index.ts';
@@ -138,6 +139,7 @@ export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<Result
         throw internal('create qdisc', err);
       }
       undo.push(`delete the tbf qdisc of ${veth.name}`, () => host.qdiscDel({ link: veth, handle: ROOT_HANDLE, parent: TC_H_ROOT }));
+      faultPoint(args.env, 'bandwidth', 'veth-tbf');
     }
     if (shaping.egress !== undefined) {
       const name = ifbName(cfg.name, args.containerId);
@@ -149,9 +151,11 @@ export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<Result
         throw internal('adding link', err);
       }
       undo.push(`delete ifb ${name}`, () => host.linkDel(ifb));
+      faultPoint(args.env, 'bandwidth', 'ifb');
       // the label GC goes by (the kernel takes no alias on create)
       const alias = ifbAlias(cfg.name);
       if (alias !== undefined) await host.linkSetAlias(ifb, alias);
+      faultPoint(args.env, 'bandwidth', 'alias');
       result.interfaces!.push({ name, mac: ifb.mac ?? '' });
       try {
         await host.qdiscAddIngress(veth);
@@ -159,6 +163,7 @@ export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<Result
         throw internal('create ingress qdisc', err);
       }
       undo.push(`delete the ingress qdisc of ${veth.name}`, () => host.qdiscDel({ link: veth, handle: INGRESS_HANDLE, parent: TC_H_INGRESS }));
+      faultPoint(args.env, 'bandwidth', 'ingress-qdisc');
       // the reference's filter carries the redirect twice (U32.RedirIndex and U32.Actions): same state as Go's
       const redirect = { eaction: TCA_EGRESS_REDIR, ifindex: ifb.index };
       try {
@@ -176,11 +181,13 @@ export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<Result
       } catch (err) {
         throw internal('add filter', err);
       }
+      faultPoint(args.env, 'bandwidth', 'filter');
       try {
         await host.qdiscAddTbf({ link: ifb, ...shaping.egress });
       } catch (err) {
         throw internal('create ifb qdisc: create qdisc', err);
       }
+      faultPoint(args.env, 'bandwidth', 'ifb-tbf');
     }
     return result;
   } catch (err) {
@@ -363,3 +370,6 @@ export async function cmdStatus(args: CmdArgs, deps: BandwidthDeps): Promise<voi
 export function readPsched(): string {
   return readFileSync('/proc/net/psched', 'utf8');
 }
+
+/** The fault-injection checkpoints of ADD (lib/fault.ts), in order. */
+export const BANDWIDTH_ADD_STEPS = ['veth-tbf', 'ifb', 'alias', 'ingress-qdisc', 'filter', 'ifb-tbf'] as const;

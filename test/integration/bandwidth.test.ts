@@ -7,11 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwLab, bwConf, sh, type BwPod } from '../helpers/bandwidth.ts';
 import { isRoot } from '../helpers/netns.ts';
-import { ROOT, type RunResult } from '../helpers/exec.ts';
+import { ROOT, binPath, cniEnv, type RunResult } from '../helpers/exec.ts';
+import { BANDWIDTH_ADD_STEPS } from '../../plugins/bandwidth/commands.ts';
 
 beforeAll(() => {
   if (!isRoot()) throw new Error('the bandwidth integration tests need root (network namespaces)');
@@ -251,5 +253,52 @@ describe('bandwidth shapes real traffic', () => {
     expect(egress).toBeGreaterThan(8_000_000 * 0.7);
     expect(egress).toBeLessThan(8_000_000 * 1.3);
     expectClean(l, pod);
+  });
+});
+
+/** Starts ADD stopped at `step` (CNI_TS_FAULT_STOP), kills it there with SIGKILL. */
+async function killAddAt(l: BwLab, pod: BwPod, step: string): Promise<void> {
+  const env = cniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: pod.containerId, CNI_NETNS: pod.ns.path, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni', CNI_TS_FAULT_STOP: `bandwidth:${step}` });
+  const child = spawn('ip', ['netns', 'exec', l.host.name, binPath('bandwidth')], { env, stdio: ['pipe', 'ignore', 'ignore'] });
+  child.stdin.end(JSON.stringify(bwConf(pod, BOTH)));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${child.pid!}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+    } catch {
+      // not there yet or gone
+    }
+    if (state === 'T') break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`ADD did not stop at ${step}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('bandwidth ADD killed at each step', () => {
+  it.each(BANDWIDTH_ADD_STEPS.map((s) => [s]))('killed after %s: DEL leaves nothing, the next ADD works', async (step) => {
+    const l = lab();
+    const pod = l.pod();
+    await killAddAt(l, pod, step);
+    expect(l.qdiscs().length + l.ifbs().length).toBeGreaterThan(0);
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    expectClean(l, pod);
+    ok(await l.ours('ADD', pod, bwConf(pod, BOTH)));
+    ok(await l.ours('CHECK', pod, bwConf(pod, BOTH)));
+    ok(await l.ours('DEL', pod, bwConf(pod, BOTH)));
+    expectClean(l, pod);
+  });
+
+  it.each([['ifb'], ['alias'], ['ifb-tbf']])('killed after %s, the pod then gone: GC removes the ifb', async (step) => {
+    const l = lab();
+    const pod = l.pod();
+    await killAddAt(l, pod, step);
+    expect(l.ifbs()).toHaveLength(1);
+    sh(l.host.name, 'ip', 'link', 'del', pod.veth);
+    ok(await l.ours('GC', undefined, { ...bwConf(undefined, {}, '1.1.0'), 'cni.dev/valid-attachments': [] }));
+    expect(l.ifbs()).toEqual([]);
   });
 });
