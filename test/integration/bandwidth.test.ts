@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwLab, bwConf, sh, type BwPod } from '../helpers/bandwidth.ts';
 import { isRoot } from '../helpers/netns.ts';
-import { ROOT, binPath, cniEnv, type RunResult } from '../helpers/exec.ts';
+import { ROOT, binPath, cniEnv, runExe, type RunResult } from '../helpers/exec.ts';
 import { BANDWIDTH_ADD_STEPS } from '../../plugins/bandwidth/commands.ts';
 
 beforeAll(() => {
@@ -300,5 +300,17 @@ describe('bandwidth ADD killed at each step', () => {
     sh(l.host.name, 'ip', 'link', 'del', pod.veth);
     ok(await l.ours('GC', undefined, { ...bwConf(undefined, {}, '1.1.0'), 'cni.dev/valid-attachments': [] }));
     expect(l.ifbs()).toEqual([]);
+  });
+});
+
+describe('dist/bin/bandwidth', () => {
+  it('answers VERSION with 0.3.0 and later, as the reference (older results have no interfaces to find the veth in)', async () => {
+    const r = await runExe(binPath('bandwidth'), { env: cniEnv({ CNI_COMMAND: 'VERSION' }), stdin: '' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n');
+    const about = await runExe(binPath('bandwidth'), { env: cniEnv({}) });
+    expect(about.stderr).toContain('CNI plugin bandwidth (cni-ts)');
+    const old = await runExe(binPath('bandwidth'), { env: cniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' }), stdin: JSON.stringify({ cniVersion: '0.2.0', name: 'n', type: 'bandwidth' }) });
+    expect(old.json).toMatchObject({ code: 1, msg: 'incompatible CNI versions' });
   });
 });
