@@ -337,8 +337,8 @@ class RtNetlink implements Netlink {
 
   async qdiscList(link?: LinkRef): Promise<Qdisc[]> {
     const what = link === undefined ? 'list qdiscs' : `list qdiscs of ${describe(link)}`;
-    const replies = await this.call(what, () => TC.dumpQdiscs());
     const index = link === undefined ? undefined : refIndex(link);
+    const replies = await this.call(what, () => TC.dumpQdiscs(index));
     return replies.filter((r) => r.type === C.RTM_NEWQDISC).map((r) => TC.decodeQdisc(r.body)).filter((q) => index === undefined || q.index === index);
   }
 

@@ -118,9 +118,13 @@ export function delQdisc(o: { index: number; handle: number; parent: number }): 
   return { type: C.RTM_DELQDISC, flags: 0, body: tcmsg({ index: checkIndex('link index', o.index), handle: o.handle, parent: o.parent }) };
 }
 
-/** RTM_GETQDISC dump; the kernel dumps every link's qdiscs (filter the replies by index). */
-export function dumpQdiscs(): NlRequest {
-  return { type: C.RTM_GETQDISC, flags: C.NLM_F_DUMP, body: tcmsg({}) };
+/**
+ * RTM_GETQDISC dump, of one link when `index` is given (as `tc qdisc show dev X`
+ * asks; kernels that ignore tcm_ifindex dump every link's, so callers filter the
+ * replies by index too).
+ */
+export function dumpQdiscs(index?: number): NlRequest {
+  return { type: C.RTM_GETQDISC, flags: C.NLM_F_DUMP, body: tcmsg(index === undefined ? {} : { index: checkIndex('link index', index) }) };
 }
 
 // ---------------------------------------------------------------- filters

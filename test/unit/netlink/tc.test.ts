@@ -97,6 +97,8 @@ describe('tc encoders: other requests', () => {
   });
   it('dumps', () => {
     expect(TC.dumpQdiscs()).toMatchObject({ type: 38, flags: 0x300 });
+    // what tc qdisc show dev <ifindex 3> sends (captured with strace from iproute2 6.1)
+    expect(TC.dumpQdiscs(3).body.toString('hex')).toBe('0000000003000000000000000000000000000000');
     const f = TC.dumpFilters(3, TC.tcHandle(0xffff, 0));
     expect(f.type).toBe(46);
     expect(f.body.toString('hex')).toBe('0000000003000000000000000000ffff00000000');
