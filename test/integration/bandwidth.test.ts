@@ -1,7 +1,8 @@
 /**
  * bandwidth, as root in scratch namespaces, next to Debian's Go plugin
  * (/usr/lib/cni/bandwidth, 1.1.1): the same tc state for the same input
- * (`tc -j qdisc/filter show` compared), ours deleting Go's and the reverse,
+ * (`tc -j qdisc/filter show` compared), each CHECK accepting the other's state,
+ * ours deleting Go's and the reverse,
  * CHECK that notices a missing qdisc, a failed ADD leaving nothing, DEL
  * without netns or prevResult, GC and STATUS.
  */
@@ -70,9 +71,10 @@ describe('bandwidth: the same tc state as the Go plugin', () => {
     expect(a.filters(pa.veth)).toEqual(b.filters(pb.veth));
     expect(a.ifbs()).toEqual(b.ifbs());
     expect(a.qdiscs().length).toBeGreaterThan(0);
-    // our CHECK accepts both
+    // each CHECK accepts both
     ok(await a.ours('CHECK', pa, bwConf(pa, keys)));
     ok(await b.ours('CHECK', pb, bwConf(pb, keys)));
+    ok(await a.go('CHECK', pa, bwConf(pa, keys)));
     // ours deletes Go's and Go deletes ours (Go's DEL removes only the ifb)
     ok(await b.ours('DEL', pb, bwConf(pb, keys)));
     expectClean(b, pb);
