@@ -10,6 +10,7 @@
  *   flannel:delegated      the delegate answered, the result not yet printed
  *   bridge:<step>          after each step of bridge ADD (plugins/bridge/deps.ts ADD_STEPS)
  *   host-local:<step>      after each step of a reservation (ipam/host-local/disk-store.ts ReserveStep)
+ *   bandwidth:<step>       after each step of bandwidth ADD (plugins/bandwidth/commands.ts BANDWIDTH_ADD_STEPS)
  */
 export const FAULT_ENV = 'CNI_TS_FAULT';
 

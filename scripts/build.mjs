@@ -91,7 +91,7 @@ async function bundle(entry, name) {
 /**
  * Runs the bundle through scripts/sea-loader.cjs on the plain Node base (the
  * same V8 and flags as the executable) for VERSION, then, as root with `ip`,
- * flannel, bridge, portmap and loopback ADD and DEL in throwaway namespaces; each run starts from
+ * flannel, bridge, portmap, bandwidth and loopback ADD and DEL in throwaway namespaces; each run starts from
  * the previous run's cache and writes one with everything compiled so far.
  */
 /**
@@ -191,16 +191,27 @@ function trainCodeCache(bundleJs, nodeBase) {
           runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8053, containerPort: 53, protocol: 'udp' }] },
           ...(prevResult === undefined ? {} : { prevResult }),
         });
+      const bandwidth = (prevResult) =>
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'cbr0',
+          type: 'bandwidth',
+          capabilities: { bandwidth: true },
+          runtimeConfig: { bandwidth: { ingressRate: 8000000, ingressBurst: 800000, egressRate: 8000000, egressBurst: 800000 } },
+          prevResult,
+        });
       try {
         run('loopback', env('ADD', 1), loopback, host);
         run('flannel', env('ADD', 1), flannel, host);
         const added = JSON.parse(run('bridge', env('ADD', 2), bridge, host));
         run('portmap', env('ADD', 2), portmap(added), host);
+        run('bandwidth', env('ADD', 2), bandwidth(added), host);
+        run('bandwidth', env('DEL', 2), bandwidth(added), host);
         run('portmap', env('DEL', 2), portmap(added), host);
         run('flannel', env('DEL', 1), flannel, host);
         run('bridge', env('DEL', 2), bridge, host);
         run('loopback', env('DEL', 1), loopback, host);
-        trained = 'VERSION, flannel, bridge, portmap and loopback ADD/DEL';
+        trained = 'VERSION, flannel, bridge, portmap, bandwidth and loopback ADD/DEL';
       } catch (err) {
         // a machine where the plugins cannot run (no bridge module, say) still gets an executable
         // (outside CI); the cache holds what the runs so far compiled, and the namespaces take the rest with them
