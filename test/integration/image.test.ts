@@ -89,6 +89,24 @@ describe('the image (npm run image) under containerd 1.6', () => {
     expect(ctrd.ctr(['image', 'ls', '-q']).stdout.split('\n')).toContain(REF);
   });
 
+  it("is what conf-examples/kube-flannel-ds.patch.yaml runs: the image's default command, the patch's mounts", () => {
+    const blob = (digest: string): string => spawnSync('tar', ['-xOf', imageTar, `blobs/sha256/${digest.slice('sha256:'.length)}`], { encoding: 'utf8' }).stdout;
+    const index = JSON.parse(spawnSync('tar', ['-xOf', imageTar, 'index.json'], { encoding: 'utf8' }).stdout) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(blob(index.manifests[0]!.digest)) as { config: { digest: string } };
+    const config = JSON.parse(blob(manifest.config.digest)) as { config: { Entrypoint: string[]; Cmd: string[] } };
+    expect(config.config.Entrypoint).toEqual(['/opt/cni/bin/cni', 'install']);
+    expect(config.config.Cmd).toEqual(['--dest', '/host/opt/cni/bin', '--conflist', '/etc/kube-flannel/cni-conf.json', '--conf-dir', '/host/etc/cni/net.d']);
+    const patch = readFileSync(join(ROOT, 'conf-examples', 'kube-flannel-ds.patch.yaml'), 'utf8').replace(/^\s*#.*$/gm, '');
+    expect(patch).toContain(`image: ${REF}`);
+    expect([...patch.matchAll(/- name: (\S+)\n\s+\$patch: delete/g)].map((m) => m[1])).toEqual(['install-cni-plugin', 'install-cni']);
+    expect([...patch.matchAll(/- name: (\S+)\n\s+mountPath: (\S+)/g)].map((m) => `${m[1]} ${m[2]}`)).toEqual([
+      // kube-flannel's volumes: hostPath /opt/cni/bin, hostPath /etc/cni/net.d, the kube-flannel-cfg ConfigMap (cni-conf.json)
+      'cni-plugin /host/opt/cni/bin',
+      'cni /host/etc/cni/net.d',
+      'flannel-cfg /etc/kube-flannel/',
+    ]);
+  });
+
   it('installs the executable, a link per plugin and the conflist; a second run changes nothing', () => {
     const d = hostDirs('fresh');
     const r = runImage(d);
