@@ -131,6 +131,23 @@ describe('cni install', () => {
     expect(readFileSync(join(net, '10-flannel.conflist'), 'utf8')).toBe(readFileSync(CONFLIST, 'utf8'));
   });
 
+  it("keeps someone else's cni (k3s' multi-call Go binary has that name) once as cni.orig, never a build of ours", () => {
+    const bin = join(work, 'k3s-like');
+    mkdirSync(bin);
+    copyFileSync(join(GO_CNI_DIR, 'bridge'), join(bin, 'cni'));
+    const r = cni(['install', '--dest', bin, '--only', 'bridge']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${join(bin, 'cni')} replaced (the previous file kept as ${join(bin, 'cni.orig')})`);
+    expect(readFileSync(join(bin, 'cni.orig')).equals(readFileSync(join(GO_CNI_DIR, 'bridge')))).toBe(true);
+    // an older build of ours (other bytes) is replaced without a copy kept
+    const other = join(work, 'k3s-like-2');
+    mkdirSync(other);
+    copyFileSync(EXE, join(other, 'cni'));
+    writeFileSync(join(other, 'cni'), 'padding', { flag: 'a' });
+    expect(cni(['install', '--dest', other, '--only', 'bridge']).code).toBe(0);
+    expect(readdirSync(other).sort()).toEqual(['bridge', 'cni']);
+  });
+
   it('says clearly that a read-only bin dir cannot be written (exit 1, nothing left)', () => {
     const ro = join(work, 'ro');
     mkdirSync(ro);

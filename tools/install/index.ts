@@ -12,7 +12,8 @@
  * - a file whose bytes are already right, and a link already pointing at
  *   `cni`, are left alone (a pod restart changes nothing: mtimes and inodes
  *   stay);
- * - a plugin that is a file of someone else's (the Go plugin) is kept once, as
+ * - a plugin that is a file of someone else's (the Go plugin), and a `cni`
+ *   that is not a build of ours (k3s' multi-call binary), is kept once, as
  *   `<name>.orig` (a hard link, so no copy and no window), to undo the switch;
  * - a directory that cannot be written is one clear line on stderr, exit 1.
  *
@@ -102,6 +103,31 @@ function sameBytes(path: string, source: string): boolean {
   } finally {
     if (a !== undefined) closeSync(a);
     if (b !== undefined) closeSync(b);
+  }
+}
+
+/** What every build of ours carries in its bundle (lib/cni/plugin.ts's about text), and no Go plugin does. */
+const OUR_MARKER = Buffer.from('(cni-ts) v');
+
+/** Whether the file at `path` is a build of ours (any version): it holds OUR_MARKER somewhere. */
+function isOurs(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.allocUnsafe((1 << 20) + OUR_MARKER.length);
+    let keep = 0;
+    for (;;) {
+      const n = readSync(fd, buf, keep, buf.length - keep, null);
+      if (n === 0) return false;
+      const end = keep + n;
+      if (buf.subarray(0, end).includes(OUR_MARKER)) return true;
+      keep = Math.min(OUR_MARKER.length - 1, end);
+      buf.copy(buf, 0, end - keep, end);
+    }
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -267,8 +293,18 @@ export function install(opts: InstallOptions): InstallReport {
       report.steps.push({ path: exe, outcome: 'unchanged' });
     } else {
       if (st?.isDirectory() === true) throw new InstallError(`${exe} is a directory: remove it first`);
+      // someone else's `cni` (k3s' multi-call Go binary has that name) is kept once, as a replaced plugin is
+      let kept: string | undefined;
+      if (st?.isFile() === true && lstatOrUndefined(`${exe}.orig`) === undefined && !isOurs(exe)) {
+        try {
+          linkSync(exe, `${exe}.orig`);
+        } catch (err) {
+          throw describe('keep the previous file as', `${exe}.orig`, err);
+        }
+        kept = `${exe}.orig`;
+      }
       writeAtomically(dir, EXE_NAME, 0o755, { from: opts.source });
-      report.steps.push({ path: exe, outcome: st === undefined ? 'installed' : 'replaced' });
+      report.steps.push({ path: exe, outcome: st === undefined ? 'installed' : 'replaced', ...(kept !== undefined ? { kept } : {}) });
     }
     for (const name of opts.only) linkPlugin(dir, name, opts.source, report);
     if (report.steps.some((s) => s.outcome !== 'unchanged')) syncDir(dir);
