@@ -172,6 +172,13 @@ describe('cni install', () => {
     expect(r.stderr).toContain('usage: cni install');
   });
 
+  it('prints its usage on stdout for --help', () => {
+    const r = cni(['install', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: cni install \[--dest DIR\]/);
+    expect(r.stderr).toBe('');
+  });
+
   it('is what npm run install-plugins runs (a positional bin dir, --only passed on)', () => {
     const bin = join(work, 'npm-bin');
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'install.mjs'), bin, '--only', 'bridge'], { encoding: 'utf8', timeout: 60_000 });

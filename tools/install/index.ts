@@ -375,6 +375,10 @@ export interface InstallIO {
 
 /** `cni install ...`: 0 done, 1 failed (one line on stderr), 2 usage. */
 export function main(argv: readonly string[], plugins: readonly string[], io: InstallIO, source = process.execPath): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(USAGE);
+    return 0;
+  }
   const opts = parseArgs(argv, plugins, source);
   if (typeof opts === 'string') {
     io.stderr(`cni install: ${opts}\n${USAGE}`);
