@@ -5,8 +5,9 @@
  * (and VERSION, which reads no config) never loads this module.
  *
  * - `logLevel`: "error" (only failed calls), "info" (default: every call),
- *   "debug" (every call plus the steps: delegations with their duration and
- *   outcome, the warnings the plugin printed on stderr). Anything else is "info".
+ *   "debug" (every call plus the steps: delegations and iptables/nft runs with
+ *   their duration and exit code, the warnings the plugin printed on stderr).
+ *   Anything else is "info".
  * - The line: time, plugin, command, containerId, ifName, netns, network,
  *   cniVersion, the K8S_* pairs of CNI_ARGS (no other CNI_ARGS value: they may
  *   carry secrets), durationMs, exitCode, on failure `error` {code, msg}, on a
@@ -26,6 +27,7 @@ import type { NetConf } from './conf.ts';
 import type { PluginRunner, RawOutput } from './invoke.ts';
 import type { Logger } from './skel.ts';
 import type { Result } from './types/current.ts';
+import type { Step } from './steps.ts';
 
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 export type LogLevel = 'error' | 'info' | 'debug';
@@ -39,11 +41,6 @@ export interface OpLogStart {
   args: string;
   conf: NetConf;
   startedAt: number;
-}
-
-interface Step {
-  step: string;
-  [k: string]: unknown;
 }
 
 /** The K8S_* pairs of CNI_ARGS; every other value is left out (CNI_ARGS may carry credentials). */
@@ -76,6 +73,11 @@ export class OpLog {
   ) {
     this.file = file;
     this.level = level;
+  }
+
+  /** Where lib/cni/steps.ts's steps go (debug only). */
+  stepSink(): ((s: Step) => void) | undefined {
+    return this.level === 'debug' ? (s) => void this.steps.push(s) : undefined;
   }
 
   /** A runner that notes each delegation (debug only). */

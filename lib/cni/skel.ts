@@ -17,6 +17,7 @@ import { MAX_JSON_DEPTH, tooDeep } from './json-depth.ts';
 import { isBug, rootCause } from './bug.ts';
 import type { PluginIO } from './io.ts';
 import type { OpLog } from './oplog.ts';
+import { setStepSink, type Step } from './steps.ts';
 
 export type { PluginIO };
 
@@ -150,6 +151,8 @@ export function versionJson(supported: readonly string[]): string {
 interface Outcome {
   oplog?: OpLog;
   result?: Result;
+  /** The step sink before this call's debug log took over (lib/cni/steps.ts), restored at the end. */
+  prevSink?: ((s: Step) => void) | undefined;
 }
 
 /** Runs one invocation of `plugin` and returns the exit code; never throws. */
@@ -169,6 +172,8 @@ export async function runPlugin(plugin: Plugin | LazyPlugin, io: PluginIO, ctx?:
     io.writeStdout(prettyJson(e.toJSON()));
     outcome.oplog?.finish(1, { code: e.code, msg: e.msg }, undefined);
     return 1;
+  } finally {
+    if ('prevSink' in outcome) setStepSink(outcome.prevSink);
   }
 }
 
@@ -207,6 +212,8 @@ async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, ru
       outcome.oplog = oplog;
       runner = oplog.wrapRunner(runner);
       log = oplog.wrapLogger(log);
+      const sink = oplog.stepSink();
+      if (sink !== undefined) outcome.prevSink = setStepSink(sink);
     }
   }
   if (!isCommand(command)) {

@@ -88,6 +88,8 @@ function lines(file: string): Line[] {
 describe('logFile / logLevel', () => {
   it('writes one well-formed line per plugin call of a pod lifecycle (ADD, CHECK, DEL), 0600, no secrets', async () => {
     const log = join(dir, 'log', 'cni.log');
+    // flanneld does not masquerade here, so the bridge does (its iptables/nft runs are steps at debug)
+    writeFileSync(join(dir, 'subnet.env'), 'FLANNEL_NETWORK=10.231.0.0/16\nFLANNEL_SUBNET=10.231.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
     writeConf({ flannel: { logFile: log, logLevel: 'debug' }, portmap: { logFile: log } });
     for (const verb of ['add', 'check', 'del']) {
       const r = await tool(verb);
@@ -118,8 +120,14 @@ describe('logFile / logLevel', () => {
     expect(add('host-local').ips).toEqual(add('flannel').ips);
     // debug (flannel and, inherited, its delegates): the steps; info (portmap): none
     expect(add('flannel').steps).toEqual([expect.objectContaining({ step: 'delegate', type: 'bridge', command: 'ADD', exitCode: 0 })]);
-    expect(add('bridge').steps).toEqual([expect.objectContaining({ step: 'delegate', type: 'host-local', command: 'ADD', exitCode: 0 })]);
+    expect(add('bridge').steps?.filter((s) => s.step === 'delegate')).toEqual([expect.objectContaining({ step: 'delegate', type: 'host-local', command: 'ADD', exitCode: 0 })]);
     expect(add('portmap').steps).toBeUndefined();
+    // the programs a call ran (the bridge's masquerade: set up on ADD, both backends cleaned on DEL), with their exit codes
+    const runsOf = (command: string): { cmd: string; args: string; exitCode: number }[] =>
+      (all.find((l) => l.command === command && l.plugin === 'bridge')!.steps ?? []).filter((s) => s.step === 'run') as unknown as { cmd: string; args: string; exitCode: number }[];
+    expect(runsOf('ADD').length).toBeGreaterThan(0);
+    expect(runsOf('DEL').map((r) => r.cmd)).toEqual(expect.arrayContaining(['iptables', 'nft']));
+    for (const r of [...runsOf('ADD'), ...runsOf('DEL')]) expect(typeof r.exitCode).toBe('number');
   });
 
   it('logs a failed call with its CNI error (and at logLevel error only failures)', async () => {
