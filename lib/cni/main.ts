@@ -16,8 +16,13 @@ import { armProcessDeadline } from './deadline.ts';
 export interface Registry {
   plugins: ReadonlyMap<string, LazyPlugin>;
   subcommands: ReadonlyMap<string, (argv: readonly string[]) => Promise<number>>;
+  /** What `cni` alone and `cni --help` print (stdout); also the usage for a mistyped argument (stderr). */
   banner(): string;
 }
+
+/** `cni --version`, `cni -h` and friends: the spellings of the registry's `version` subcommand and of the banner. */
+const ALIASES: Readonly<Record<string, string>> = { '--version': 'version', '-V': 'version' };
+const HELP = new Set(['--help', '-h', 'help']);
 
 export function writeFd(fd: number, text: string): void {
   const buf = Buffer.from(text);
@@ -62,13 +67,18 @@ export function selectPlugin(plugins: Registry['plugins'], argv0: string, argv: 
 export async function main(registry: Registry): Promise<void> {
   const PLUGINS = registry.plugins;
   const plugin = selectPlugin(PLUGINS, process.argv0, process.argv);
-  const subcommand = plugin === undefined && process.argv[2] !== undefined ? registry.subcommands.get(process.argv[2]) : undefined;
+  const arg = process.argv[2];
+  const subcommand = plugin === undefined && arg !== undefined ? registry.subcommands.get(ALIASES[arg] ?? arg) : undefined;
   let code: number;
   if (subcommand !== undefined) {
     code = await subcommand(process.argv.slice(3));
-  } else if (plugin === undefined) {
+  } else if (plugin === undefined && (arg === undefined || HELP.has(arg))) {
     writeFd(1, registry.banner());
     code = 0;
+  } else if (plugin === undefined) {
+    // a typo must not look like success to a script
+    writeFd(2, `cni: unknown subcommand or option ${JSON.stringify(arg)}\n${registry.banner()}`);
+    code = 2;
   } else {
     const io = processIO();
     const ctx: RunContext = {

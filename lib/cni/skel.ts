@@ -16,6 +16,8 @@ import { Invoker, type PluginRunner, execPlugin } from './invoke.ts';
 import { MAX_JSON_DEPTH, tooDeep } from './json-depth.ts';
 import { isBug, rootCause } from './bug.ts';
 import type { PluginIO } from './io.ts';
+import type { OpLog } from './oplog.ts';
+import { setStepSink, type Step } from './steps.ts';
 
 export type { PluginIO };
 
@@ -145,12 +147,22 @@ export function versionJson(supported: readonly string[]): string {
   return `${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: supported })}\n`;
 }
 
+/** What dispatch learnt that the operators' log (lib/cni/oplog.ts) needs once the call is over. */
+interface Outcome {
+  oplog?: OpLog;
+  result?: Result;
+  /** The step sink before this call's debug log took over (lib/cni/steps.ts), restored at the end. */
+  prevSink?: ((s: Step) => void) | undefined;
+}
+
 /** Runs one invocation of `plugin` and returns the exit code; never throws. */
 export async function runPlugin(plugin: Plugin | LazyPlugin, io: PluginIO, ctx?: RunContext): Promise<number> {
   const log: Logger = { warn: (msg) => io.writeStderr(`${plugin.name}: ${msg}\n`) };
   const runner: PluginRunner = ctx?.runner ?? { run: (path, _type, env, stdin) => execPlugin(path, env, stdin, (t) => io.writeStderr(t)) };
+  const outcome: Outcome = {};
   try {
-    await dispatch(plugin, io, log, runner);
+    await dispatch(plugin, io, log, runner, outcome);
+    outcome.oplog?.finish(0, undefined, outcome.result);
     return 0;
   } catch (err) {
     if (err instanceof AboutShown) return 0;
@@ -158,14 +170,18 @@ export async function runPlugin(plugin: Plugin | LazyPlugin, io: PluginIO, ctx?:
     const bug = rootCause(err);
     if (isBug(err) && bug instanceof Error && bug.stack !== undefined) io.writeStderr(`${plugin.name}: ${bug.stack}\n`);
     io.writeStdout(prettyJson(e.toJSON()));
+    outcome.oplog?.finish(1, { code: e.code, msg: e.msg }, undefined);
     return 1;
+  } finally {
+    if ('prevSink' in outcome) setStepSink(outcome.prevSink);
   }
 }
 
 /** Thrown past the handlers when the about text was printed instead of running a command. */
 class AboutShown extends Error {}
 
-async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, runner: PluginRunner): Promise<void> {
+async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, runner: PluginRunner, outcome: Outcome): Promise<void> {
+  const startedAt = Date.now();
   let env;
   try {
     env = readCniEnv(io.env);
@@ -188,6 +204,18 @@ async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, ru
   }
   const conf = decodeConf(stdin);
   const command = env.command;
+  if (conf['logFile'] !== undefined) {
+    // the operators' log (conflist key logFile): its module loads only for a config that asks for it
+    const { startOpLog } = await import('./oplog.ts');
+    const oplog = startOpLog({ plugin: info.name, command, containerId: env.containerId, ifName: env.ifName, netns: env.netns, args: env.args, conf, startedAt });
+    if (oplog !== undefined) {
+      outcome.oplog = oplog;
+      runner = oplog.wrapRunner(runner);
+      log = oplog.wrapLogger(log);
+      const sink = oplog.stepSink();
+      if (sink !== undefined) outcome.prevSink = setStepSink(sink);
+    }
+  }
   if (!isCommand(command)) {
     throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
   }
@@ -212,6 +240,7 @@ async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, ru
       reconcile(conf.cniVersion, supported);
       refuseOwnNetns(env.netns, env.netnsOverride);
       const result = await plugin.add(args);
+      outcome.result = result;
       io.writeStdout(prettyJson(resultToVersion(result, conf.cniVersion)));
       return;
     }

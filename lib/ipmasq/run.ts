@@ -1,6 +1,7 @@
 /** Runs iptables/nft with an argument array (never a shell string), capturing the outcome. */
 import { native } from '../native/loader.ts';
 import { withErrnoCode } from '../native/errno.ts';
+import { noteStep, stepsWanted } from '../cni/steps.ts';
 
 export interface CommandResult {
   code: number;
@@ -33,8 +34,24 @@ export const COMMAND_TIMEOUT_MS = 60_000;
  * killed after COMMAND_TIMEOUT_MS, or could not be waited for (its exit
  * status unknown: never taken for success).
  */
-export const execRunner: CommandRunner = (cmd, args, input) =>
-  new Promise((resolve, reject) => {
+export const execRunner: CommandRunner = (cmd, args, input) => {
+  if (!stepsWanted()) return spawnProgram(cmd, args, input);
+  // the operators' log at debug (lib/cni/oplog.ts): which program ran, how long, how it ended (never its stdin)
+  const t0 = Date.now();
+  return spawnProgram(cmd, args, input).then(
+    (r) => {
+      noteStep({ step: 'run', cmd, args: args.join(' '), durationMs: Date.now() - t0, exitCode: r.code });
+      return r;
+    },
+    (err: unknown) => {
+      noteStep({ step: 'run', cmd, args: args.join(' '), durationMs: Date.now() - t0, failed: err instanceof Error ? err.message : String(err) });
+      throw err;
+    },
+  );
+};
+
+function spawnProgram(cmd: string, args: readonly string[], input: string | undefined): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
     const envp: string[] = [];
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) envp.push(`${k}=${v}`);
     try {
@@ -49,3 +66,4 @@ export const execRunner: CommandRunner = (cmd, args, input) =>
       reject(Object.assign(new Error(`cannot run ${cmd}: ${e.message}`, { cause: err }), { code: e.code }));
     }
   });
+}

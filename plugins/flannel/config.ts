@@ -36,7 +36,11 @@ export interface FlannelConf {
   delegate: JsonObject | undefined;
   ipam: JsonObject | undefined;
   runtimeConfig: JsonObject | undefined;
+  /** The operators' log keys (`logFile`, `logLevel`, lib/cni/oplog.ts) as given: passed on to the delegate. */
+  logKeys?: JsonObject;
 }
+
+const LOG_KEYS = ['logFile', 'logLevel'] as const;
 
 function orDefault(v: Nullable<string>, dflt: string): string {
   // null keeps Go's default; "" would make the reference open "" or write into the working directory
@@ -66,7 +70,13 @@ export function loadFlannelConf(conf: NetConf, stdin?: Buffer): FlannelConf {
     delegate: raw.delegate ?? undefined,
     ipam: raw.ipam ?? undefined,
     runtimeConfig: raw.runtimeConfig ?? undefined,
+    ...logKeysOf(raw),
   };
+}
+
+function logKeysOf(raw: JsonObject): { logKeys?: JsonObject } {
+  const keys = LOG_KEYS.filter((k) => typeof raw[k] === 'string');
+  return keys.length === 0 ? {} : { logKeys: Object.fromEntries(keys.map((k) => [k, raw[k]])) };
 }
 
 /**

@@ -118,6 +118,8 @@ export function buildDelegate(conf: FlannelConf, env: SubnetEnv): JsonObject {
   if (d['type'] === 'bridge' && !has(d, 'isGateway')) d['isGateway'] = true;
   if (conf.cniVersionGiven) d['cniVersion'] = conf.cniVersion;
   d['ipam'] = delegateIpam(conf.ipam, env);
+  // flannel's own logFile/logLevel reach the delegate (and through its stdin, its IPAM) unless it has its own
+  for (const [k, v] of Object.entries(conf.logKeys ?? {})) if (!has(d, k)) d[k] = v;
   return d;
 }
 
