@@ -411,16 +411,24 @@ export class FlannelCluster extends TwoNodeLab {
     await d?.stop();
   }
 
-  /** Every node's flanneld, started together; resolves once every one wrote subnet.env. */
+  /**
+   * Every node's flanneld, one after the other: each once the ones before it route to each other. Started
+   * together, a v0.20.2 flanneld in etcd mode can miss a peer for good: its lease watch reads one event per etcd
+   * watch response and resumes "from now" (subnet/etcd/registry.go watchSubnets returns the response's
+   * CompactRevision, 0, as the next revision), so leases created close together are lost until it restarts.
+   */
   async startAllFlanneld(): Promise<void> {
-    for (const node of this.nodes) await this.startFlanneld(node, { wait: false });
-    for (const node of this.nodes) await this.waitForLease(node);
+    for (const node of this.nodes) {
+      await this.startFlanneld(node);
+      await this.waitForMesh();
+    }
   }
 
   /** Waits until every node routes every other node's pod subnet (flanneld learns the peers from etcd's watch). */
   async waitForMesh(timeoutMs = 30_000): Promise<void> {
-    for (const self of this.nodes) {
-      for (const peer of this.nodes) {
+    const up = this.nodes.filter((n) => n.lease !== undefined && this.flanneldByNode.get(n.name)?.running === true);
+    for (const self of up) {
+      for (const peer of up) {
         if (peer === self || peer.lease === undefined) continue;
         await waitFor(
           () => `${self.name} has no route to ${peer.name}'s ${peer.subnet}: ${this.flanneldByNode.get(self.name)?.logTail() ?? ''}`,

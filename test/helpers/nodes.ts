@@ -203,7 +203,7 @@ export class TwoNodeLab {
     this.opts = opts;
     this.prefix = opts.prefix ?? 't';
     this.narrator = opts.narrator ?? { say: () => undefined, cmd: () => undefined };
-    this.root = mkdtempSync(join(tmpdir(), `${this.prefix}-two-node-`));
+    this.root = mkdtempSync(join(tmpdir(), this.prefix === 't' ? 't-two-node-' : `${this.prefix}-lab-`));
     this.binDir = join(this.root, 'cni-bin');
     const file = opts.conflist ?? join(ROOT, 'conf-examples', 'flannel-kube-1.0.0.conflist');
     this.conflist = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
