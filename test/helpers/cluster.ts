@@ -233,12 +233,15 @@ export class FlannelCluster extends TwoNodeLab {
       ...(opts.narrator === undefined ? {} : { narrator: opts.narrator }),
     });
     this.copts = opts;
-    const plugins = this.conflist['plugins'] as Record<string, unknown>[];
-    if (opts.delegate !== undefined) {
-      const fl = plugins.find((p) => p['type'] === 'flannel');
-      if (fl !== undefined) fl['delegate'] = { ...(fl['delegate'] as Record<string, unknown>), ...opts.delegate };
-    }
-    if (opts.bandwidth === true) plugins.push({ type: 'bandwidth', capabilities: { bandwidth: true } });
+    if (opts.delegate !== undefined) this.setDelegate(opts.delegate);
+    if (opts.bandwidth === true) (this.conflist['plugins'] as Record<string, unknown>[]).push({ type: 'bandwidth', capabilities: { bandwidth: true } });
+  }
+
+  /** Adds keys to the flannel entry's `delegate` for the pods added from now on (the conflist edited on the node). */
+  setDelegate(extra: Record<string, unknown>): void {
+    const fl = (this.conflist['plugins'] as Record<string, unknown>[]).find((p) => p['type'] === 'flannel');
+    if (fl === undefined) throw new Error('the conflist has no flannel entry');
+    fl['delegate'] = { ...(fl['delegate'] as Record<string, unknown>), ...extra };
   }
 
   /** The network config flanneld reads from etcd. */
