@@ -79,7 +79,7 @@ export function locateFlanneld(log = (line) => process.stderr.write(`${line}\n`)
   const cache = dirname(found.target);
   mkdirSync(cache, { recursive: true });
   const work = mkdtempSync(join(cache, '.build-'));
-  log(`building flanneld ${FLANNELD_VERSION} once from ${found.tools} into ${cache} (about a minute; cached afterwards)`);
+  log(`building flanneld ${FLANNELD_VERSION} once from ${found.tools} into ${cache} (1-2 minutes on an idle machine; cached afterwards)`);
   try {
     const r = spawnSync('bash', [join(found.tools, 'build.sh'), work], {
       encoding: 'utf8',
