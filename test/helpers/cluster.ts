@@ -319,6 +319,9 @@ export class FlannelCluster extends TwoNodeLab {
   async startEtcd(): Promise<void> {
     const cp = this.controlPlane;
     if (cp === undefined) throw new Error('setup() first');
+    for (const tool of ['etcd', 'etcdctl']) {
+      if (run(['sh', '-c', `command -v ${tool}`]).code !== 0) throw new Error(`${tool} is missing: run bash scripts/setup-machine.sh (Debian's etcd-server and etcd-client)`);
+    }
     const dataDir = join(this.root, 'etcd');
     const argv = [
       'etcd',
