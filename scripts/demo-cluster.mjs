@@ -181,12 +181,20 @@ for (const backend of backends) {
     if (!hasBandwidth) {
       out('  skipped: this build has no bandwidth plugin (dist/bin/bandwidth is missing); the step runs once it is merged');
     } else {
+      // 8 Mbit/s each way, 100 kB bursts (the bandwidth capability takes bits)
       const rate = 8_000_000;
-      const shaped = cluster.addPod(nodes[2], 'shaped', [], { bandwidth: { ingressRate: rate, ingressBurst: rate, egressRate: rate, egressBurst: rate } }).pod;
+      const burst = 800_000;
+      const shaped = cluster.addPod(nodes[2], 'shaped', [], { bandwidth: { ingressRate: rate, ingressBurst: burst, egressRate: rate, egressBurst: burst } }).pod;
       pods.push(shaped);
       const qdiscs = spawnSync('tc', ['-n', nodes[2].ns.name, 'qdisc', 'show'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tbf'));
-      verdict(qdiscs.length > 0, `shaped pod ${shaped.ip} on node3: token-bucket qdiscs on node3: ${qdiscs.join('; ') || 'none'}`);
-      verdict(cluster.ping(p1.ns, shaped.ip), `${p1.name} pings the shaped pod`);
+      verdict(qdiscs.length > 0, `the shaped pod (${shaped.ip}) on node3, 8 Mbit/s each way: token-bucket qdiscs on node3: ${qdiscs.map((l) => l.trim()).join('; ') || 'none'}`);
+      const bytes = 2_000_000;
+      const free = await cluster.transfer(p1.ns, pods[2].ns, pods[2].ip, port++, bytes);
+      const slow = await cluster.transfer(p1.ns, shaped.ns, shaped.ip, port++, bytes);
+      verdict(
+        slow.mbps < 10 && slow.mbps > 4,
+        `2 MB from ${p1.name} to the shaped pod: ${slow.seconds.toFixed(2)} s, ${slow.mbps.toFixed(1)} Mbit/s (to ${pods[2].name}, unshaped, on the same node: ${free.mbps.toFixed(0)} Mbit/s)`,
+      );
     }
 
     step(`${backend}: CHECK, then DEL of every pod`);

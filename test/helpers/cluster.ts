@@ -460,6 +460,50 @@ export class FlannelCluster extends TwoNodeLab {
     return run(argv).code === 0;
   }
 
+  /**
+   * Sends `bytes` over TCP from `clientNs` to a sink in `serverNs` (at `to`:`port`); the sink times the bytes
+   * from the first to the last and answers with that time. Returns the throughput the receiver saw.
+   */
+  async transfer(clientNs: TestNetns, serverNs: TestNetns, to: string, port: number, bytes: number): Promise<{ seconds: number; mbps: number }> {
+    const sink = [
+      "const net = require('node:net');",
+      'const s = net.createServer((c) => { let n = 0, t0 = 0; c.on("data", (x) => { if (n === 0) t0 = performance.now(); n += x.length; if (n >= ' +
+        String(bytes) +
+        ') { c.end(JSON.stringify({ ms: performance.now() - t0, n }) + "\\n"); s.close(); } }); });',
+      `s.listen(${port}, '${to.includes(':') ? '::' : '0.0.0.0'}', () => console.log('listening'));`,
+      'setTimeout(() => process.exit(3), 60000).unref();',
+    ].join('\n');
+    const source = [
+      "const net = require('node:net');",
+      `const c = net.connect(${port}, '${to}', () => c.write(Buffer.alloc(${bytes}, 120)));`,
+      'let d = ""; c.on("data", (x) => (d += x)); c.on("end", () => process.stdout.write(d));',
+      'c.on("error", (e) => { console.error(e.message); process.exit(1); });',
+      "setTimeout(() => { console.error('timeout'); process.exit(2); }, 50000).unref();",
+    ].join('\n');
+    const child = spawn('ip', ['netns', 'exec', serverNs.name, process.execPath, '-e', sink], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.servers.push(child);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the TCP sink did not start')), 10_000);
+      child.stdout.on('data', (c: Buffer) => {
+        if (c.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the TCP sink exited early (${String(code)})`));
+      });
+    });
+    this.narrator.cmd(`ip netns exec ${clientNs.name} node -e <send ${bytes} bytes to ${to}:${port}>`);
+    const [cmd, ...args] = ['ip', 'netns', 'exec', clientNs.name, process.execPath, '-e', source];
+    const r = spawnSync(cmd ?? 'ip', args, { encoding: 'utf8', timeout: 60_000 });
+    child.kill();
+    if (r.status !== 0) throw new Error(`sending ${bytes} bytes to ${to}:${port} failed: ${r.stderr.trim()}`);
+    const { ms } = JSON.parse(r.stdout) as { ms: number };
+    return { seconds: ms / 1000, mbps: (bytes * 8) / (ms / 1000) / 1e6 };
+  }
+
   /** iptables-save -c of the node's nat table, the MASQUERADE rules with their packet counts. */
   masqueradeRules(node: ClusterNode): { rule: string; packets: number }[] {
     return run(['ip', 'netns', 'exec', this.ns(node), 'iptables-save', '-c', '-t', 'nat'])

@@ -197,7 +197,7 @@ export class TwoNodeLab {
   readonly conflist: Record<string, unknown>;
   readonly prefix: string;
   protected readonly extraNs: TestNetns[] = [];
-  private readonly servers: { kill(): void }[] = [];
+  protected readonly servers: { kill(): void }[] = [];
 
   constructor(opts: LabOptions) {
     this.opts = opts;
