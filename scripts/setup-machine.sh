@@ -8,7 +8,10 @@
 # (test/integration/runtime-*.test.ts, scripts/bench/runtime-startup.mjs):
 # containerd 1.6 with runc, podman 4.3 (with conmon), and busybox-static, whose
 # binary becomes the test image (built offline, no registry needed); Go and
-# libcni's sources for the cni tool interop test.
+# libcni's sources for the cni tool interop test; etcd (server and etcdctl)
+# and Go for the real flanneld that the demo and the flanneld-* tests run
+# (built once from ../shared/tools/flanneld into /var/cache/cni-ts, see
+# scripts/lib/flanneld.mjs; FLANNELD=<path> uses another).
 # Packages already present are left alone.
 set -euo pipefail
 need=()
@@ -31,10 +34,17 @@ command -v tar >/dev/null || need+=(tar)
 # the cni tool interop test builds a libcni (Go runtime side) client, offline, from Debian's sources
 command -v go >/dev/null || need+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] || need+=(golang-github-appc-cni-dev)
+# the real flanneld and its etcd (demo, test/integration/flanneld-*.test.ts)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts etcd.service on install (where systemd runs); the demo and tests run their own in a namespace
+  if [[ " ${need[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
 fi
 echo "setup: system packages ready"
+# flanneld v0.20.2 from ../shared/tools/flanneld, built once into the cache (a line saying why not otherwise)
+if [ -z "${FLANNELD:-}" ] && command -v node >/dev/null; then node "$(dirname "$0")/lib/flanneld.mjs"; fi

@@ -31,6 +31,7 @@ import { type FlannelConf, loadFlannelConf } from './config.ts';
 import { buildDelegate, delegateType, marshalDelegate, rangeSubnets } from './delegate.ts';
 import { ConfStore, type Saved, fileName } from './store.ts';
 import { type SubnetEnv, SubnetEnvError, describeSubnetEnv, loadSubnetEnv } from './subnet-env.ts';
+import { formatCidr } from '../../lib/ip.ts';
 
 const NOT_READY_DETAILS = "flanneld has not written this node's subnet lease yet (is the flannel pod running on this node?); try again later";
 
@@ -91,8 +92,36 @@ export async function add(args: CmdArgs): Promise<Result> {
     return result;
   } catch (err) {
     dropSavedAfterFailedAdd(args, conf, type, err);
-    throw CniError.wrap('failed to delegate add', err);
+    throw staleGateway(CniError.wrap('failed to delegate add', err), conf, env);
   }
+}
+
+const STALE_GATEWAY = /already has an IP address different from/;
+/** Our bridge's details for that error: "cni0 has 10.244.1.1/24, this network's gateway is 10.244.7.1/24 (...)". */
+const STALE_GATEWAY_DETAILS = /^(\S+) has (\S+), this network's gateway is (\S+)/;
+
+/**
+ * The bridge refusing the gateway of a new lease because it still carries the
+ * old one (flanneld leased this node another subnet: its lease expired, or the
+ * node came back with another podCIDR; flannel-io/flannel#1850): the details
+ * say so in flannel's terms, with the stale address when the bridge named it,
+ * and both fixes, with where forceAddress goes in a flannel config.
+ */
+function staleGateway(err: CniError, conf: FlannelConf, env: SubnetEnv): CniError {
+  if (!STALE_GATEWAY.test(err.msg)) return err;
+  const lease = [env.subnet, env.ipv6Subnet].filter((n) => n !== undefined).map(formatCidr).join(', ');
+  const m = STALE_GATEWAY_DETAILS.exec(err.details);
+  const [bridge, old, gw] = m === null ? ['the bridge', undefined, 'the new gateway'] : [m[1] ?? '', m[2] ?? '', m[3] ?? ''];
+  const has = old === undefined ? 'the gateway address of an earlier lease' : `${old}, the gateway of an earlier lease`;
+  const remove = old === undefined ? 'remove the old address from the bridge' : `remove ${old} from ${bridge} (ip addr del ${old} dev ${bridge})`;
+  return new CniError(
+    err.code,
+    err.msg,
+    `${bridge} still has ${has}, but flanneld's lease for this node is now ${lease} (${conf.subnetFile}). ` +
+      `Fix: set "forceAddress": true in this flannel config's "delegate" (k3s does) so that the bridge moves to ${gw} ` +
+      `(pods still on the old subnet lose their network and must be re-created), or ${remove} and re-create those pods (flannel-io/flannel#1850)`,
+    { cause: err },
+  );
 }
 
 /**

@@ -41,10 +41,10 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** `ip netns add t-<8 hex>`. */
-export function createNetns(): TestNetns {
+/** `ip netns add <prefix>-<8 hex>` (prefix `t` unless a test owns another). */
+export function createNetns(prefix = 't'): TestNetns {
   installExitHook();
-  const name = `t-${randomBytes(4).toString('hex')}`;
+  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(name);
   return { name, path: `${NETNS_DIR}/${name}` };

@@ -52,6 +52,8 @@ export interface LabOptions {
   narrator?: Narrator;
   /** Run every flannel call under strace and record which plugin executables started. */
   traceExecs?: boolean;
+  /** Prefix of the namespaces and the temporary directory (default `t`; a suite that owns its own picks another). */
+  prefix?: string;
 }
 
 export interface LabNode {
@@ -87,6 +89,14 @@ export interface LabPod {
   result: Record<string, unknown>;
   /** Its address, without prefix. */
   ip: string;
+  /** Its IPv6 address, without prefix, when it got one. */
+  ip6: string | undefined;
+}
+
+/** Per-pod runtime configuration for the chain's capabilities other than port mappings. */
+export interface PodRuntime {
+  /** The `bandwidth` capability (the bandwidth plugin's runtimeConfig), when the conflist has a plugin declaring it. */
+  bandwidth?: { ingressRate: number; ingressBurst: number; egressRate: number; egressBurst: number };
 }
 
 export interface PluginRun {
@@ -100,6 +110,8 @@ export interface PluginRun {
 
 export interface PodView {
   addresses: string[];
+  /** Global IPv6 addresses. */
+  addresses6: string[];
   mtu: number;
   routes: string[];
 }
@@ -163,6 +175,18 @@ export function loopbackConf(): Record<string, unknown> {
   return { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
 }
 
+/** An ADD of the chain that a plugin refused: which one, and its answer. */
+export class AddError extends Error {
+  override readonly name = 'AddError';
+  readonly plugin: string;
+  readonly run: PluginRun;
+  constructor(message: string, plugin: string, run: PluginRun) {
+    super(message);
+    this.plugin = plugin;
+    this.run = run;
+  }
+}
+
 export class TwoNodeLab {
   readonly opts: LabOptions;
   readonly narrator: Narrator;
@@ -171,13 +195,15 @@ export class TwoNodeLab {
   readonly nodes: LabNode[] = [];
   readonly pods: LabPod[] = [];
   readonly conflist: Record<string, unknown>;
-  private readonly extraNs: TestNetns[] = [];
-  private readonly servers: { kill(): void }[] = [];
+  readonly prefix: string;
+  protected readonly extraNs: TestNetns[] = [];
+  protected readonly servers: { kill(): void }[] = [];
 
   constructor(opts: LabOptions) {
     this.opts = opts;
+    this.prefix = opts.prefix ?? 't';
     this.narrator = opts.narrator ?? { say: () => undefined, cmd: () => undefined };
-    this.root = mkdtempSync(join(tmpdir(), 't-two-node-'));
+    this.root = mkdtempSync(join(tmpdir(), this.prefix === 't' ? 't-two-node-' : `${this.prefix}-lab-`));
     this.binDir = join(this.root, 'cni-bin');
     const file = opts.conflist ?? join(ROOT, 'conf-examples', 'flannel-kube-1.0.0.conflist');
     this.conflist = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -191,7 +217,7 @@ export class TwoNodeLab {
     return String(this.conflist['cniVersion']);
   }
 
-  private sh(argv: readonly string[]): string {
+  protected sh(argv: readonly string[]): string {
     this.narrator.cmd(argv.join(' '));
     return must(argv);
   }
@@ -201,7 +227,7 @@ export class TwoNodeLab {
     const n = this.narrator;
     n.say(`Two "nodes" are network namespaces on this machine, joined by a veth pair that plays the physical network ${PHYSICAL_NETWORK}.`);
     for (const i of [1, 2]) {
-      const ns = createNetns();
+      const ns = createNetns(this.prefix);
       const dir = join(this.root, `node${i}`);
       mkdirSync(dir);
       this.nodes.push({
@@ -238,6 +264,12 @@ export class TwoNodeLab {
       n.say(`  ${node.name} ${node.subnetFile}: ${text.trim().split('\n').join(' ')}`);
     }
     n.say('The namespaces share this machine\'s disk, so each node gets its own subnet.env, flannel dataDir and host-local dataDir (three keys added to the conflist).');
+    this.linkBinDir();
+  }
+
+  /** CNI_PATH for the nodes: links to our executable (and the Go delegates when asked for). */
+  protected linkBinDir(): void {
+    const n = this.narrator;
     mkdirSync(this.binDir);
     const links: [string, string][] =
       this.opts.delegates === 'ours'
@@ -255,6 +287,8 @@ export class TwoNodeLab {
             ['portmap', join(BIN_DIR, 'portmap')],
             ['loopback', join(BIN_DIR, 'loopback')],
           ];
+    // our bandwidth plugin, once the executable has it
+    if (existsSync(join(BIN_DIR, 'bandwidth'))) links.push(['bandwidth', join(BIN_DIR, 'cni')]);
     for (const [name, target] of links) symlinkSync(target, join(this.binDir, name));
     n.say(
       this.opts.delegates === 'ours'
@@ -313,7 +347,7 @@ export class TwoNodeLab {
   }
 
   /** The conflist's plugin entries with this node's directories added to the flannel entry. */
-  private pluginConfs(node: LabNode): Record<string, unknown>[] {
+  protected pluginConfs(node: LabNode): Record<string, unknown>[] {
     const plugins = this.conflist['plugins'];
     if (!Array.isArray(plugins)) throw new Error('conflist without plugins');
     return (plugins as unknown[]).map((p) => {
@@ -325,11 +359,14 @@ export class TwoNodeLab {
   }
 
   /** libcni's per-plugin config: entry + list name and version (+ prevResult, + runtimeConfig for declared capabilities). */
-  private netConf(entry: Record<string, unknown>, prevResult: unknown, pod: { portMappings: PortMapping[] }): Record<string, unknown> {
+  protected netConf(entry: Record<string, unknown>, prevResult: unknown, pod: { portMappings: PortMapping[]; runtime?: PodRuntime }): Record<string, unknown> {
     const conf: Record<string, unknown> = { ...entry, name: this.network, cniVersion: this.cniVersion };
     if (prevResult !== undefined) conf['prevResult'] = prevResult;
     const caps = entry['capabilities'];
-    if (isRecord(caps) && caps['portMappings'] === true && pod.portMappings.length > 0) conf['runtimeConfig'] = { portMappings: pod.portMappings };
+    const runtimeConfig: Record<string, unknown> = {};
+    if (isRecord(caps) && caps['portMappings'] === true && pod.portMappings.length > 0) runtimeConfig['portMappings'] = pod.portMappings;
+    if (isRecord(caps) && caps['bandwidth'] === true && pod.runtime?.bandwidth !== undefined) runtimeConfig['bandwidth'] = pod.runtime.bandwidth;
+    if (Object.keys(runtimeConfig).length > 0) conf['runtimeConfig'] = runtimeConfig;
     return conf;
   }
 
@@ -362,11 +399,11 @@ export class TwoNodeLab {
   }
 
   /** A pod: a namespace, then ADD of the whole conflist (flannel, then portmap) on its node. */
-  addPod(node: LabNode, name: string, portMappings: PortMapping[] = []): { pod: LabPod; runs: PluginRun[] } {
-    const ns = createNetns();
+  addPod(node: LabNode, name: string, portMappings: PortMapping[] = [], runtime: PodRuntime = {}): { pod: LabPod; runs: PluginRun[] } {
+    const ns = createNetns(this.prefix);
     this.extraNs.push(ns);
-    const containerId = `t-${name}-${randomBytes(6).toString('hex')}`;
-    const shell = { ns, containerId, ifName: 'eth0', portMappings };
+    const containerId = `${this.prefix}-${name}-${randomBytes(6).toString('hex')}`;
+    const shell = { ns, containerId, ifName: 'eth0', portMappings, runtime };
     this.narrator.say(`Pod ${name} on ${node.name}: namespace ${ns.name}; the runtime brings up lo with its loopback network, then calls each plugin of the conflist with CNI_COMMAND=ADD.`);
     const lo = this.runPlugin(node, 'loopback', 'ADD', loopbackConf(), { ns, containerId, ifName: 'lo' });
     if (lo.code !== 0) throw new Error(`ADD of pod ${name}: loopback failed (exit ${lo.code}): ${lo.stdout.trim()} ${lo.stderr.trim()}`);
@@ -376,13 +413,14 @@ export class TwoNodeLab {
       const type = String(entry['type']);
       const r = this.runPlugin(node, type, 'ADD', this.netConf(entry, prev, shell), shell);
       runs.push(r);
-      if (r.code !== 0 || !isRecord(r.json)) throw new Error(`ADD of pod ${name}: ${type} failed (exit ${r.code}): ${r.stdout.trim()} ${r.stderr.trim()}`);
+      if (r.code !== 0 || !isRecord(r.json)) throw new AddError(`ADD of pod ${name}: ${type} failed (exit ${r.code}): ${r.stdout.trim()} ${r.stderr.trim()}`, type, r);
       prev = r.json;
     }
     const result = prev as Record<string, unknown>;
     const ips = result['ips'];
     const first = Array.isArray(ips) && isRecord(ips[0]) ? String(ips[0]['address']) : '';
-    const pod: LabPod = { name, node, ns, containerId, ifName: 'eth0', portMappings, result, ip: first.split('/')[0] ?? '' };
+    const v6 = Array.isArray(ips) ? ips.map((i) => (isRecord(i) ? String(i['address']) : '')).find((a) => a.includes(':')) : undefined;
+    const pod: LabPod = { name, node, ns, containerId, ifName: 'eth0', portMappings, result, ip: first.split('/')[0] ?? '', ip6: v6?.split('/')[0] };
     this.pods.push(pod);
     this.narrator.say(`  → ${name} got ${first} (gateway ${Array.isArray(ips) && isRecord(ips[0]) ? String(ips[0]['gateway']) : '?'})`);
     return { pod, runs };
@@ -421,10 +459,11 @@ export class TwoNodeLab {
    * the source address it saw; the client in `clientNs` connects to `to`.
    */
   async tcp(clientNs: TestNetns, serverNs: TestNetns, to: string, port: number, connectPort = port): Promise<{ reply: string; seenSource: string }> {
+    const host = to.includes(':') ? '::' : '0.0.0.0';
     const server = [
       "const net = require('node:net');",
       'const s = net.createServer((c) => { let d = ""; c.on("data", (x) => { d += x; if (d.includes("\\n")) { c.end(JSON.stringify({ seenSource: c.remoteAddress, got: d.trim() }) + "\\n"); s.close(); } }); });',
-      `s.listen(${port}, '0.0.0.0', () => console.log('listening'));`,
+      `s.listen(${port}, '${host}', () => console.log('listening'));`,
       'setTimeout(() => process.exit(3), 20000).unref();',
     ].join('\n');
     const client = [
@@ -468,6 +507,7 @@ export class TwoNodeLab {
     const routes = JSON.parse(must(['ip', '-n', pod.ns.name, '-j', 'route', 'show'])) as { dst: string; gateway?: string; dev: string }[];
     return {
       addresses: link.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      addresses6: link.addr_info.filter((a) => a.family === 'inet6' && !a.local.startsWith('fe80:')).map((a) => `${a.local}/${a.prefixlen}`),
       mtu: link.mtu,
       routes: routes.map((r) => (r.gateway === undefined ? `${r.dst} dev ${r.dev}` : `${r.dst} via ${r.gateway}`)),
     };

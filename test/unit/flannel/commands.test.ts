@@ -87,10 +87,37 @@ describe('ADD', () => {
   });
 
   it('a delegate failure keeps its code, is prefixed "failed to delegate add", and keeps the saved config for the DEL that follows', async () => {
-    h.respond = () => fail(11, 'failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24');
+    h.respond = () => fail(11, 'failed to allocate for range 0: no IP addresses available in range set: 10.244.1.1-10.244.1.254');
     const r = await h.run('ADD', h.conf());
-    expect(r.json).toEqual({ code: 11, msg: 'failed to delegate add: failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24' });
+    expect(r.json).toEqual({ code: 11, msg: 'failed to delegate add: failed to allocate for range 0: no IP addresses available in range set: 10.244.1.1-10.244.1.254' });
     expect(existsSync(saved())).toBe(true);
+  });
+
+  it('the bridge still has the gateway of an earlier lease (flannel#1850): the details name the stale address, the new lease and both fixes', async () => {
+    h.respond = () =>
+      fail(
+        999,
+        'failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24',
+        `cni0 has 10.244.9.1/24, this network's gateway is 10.244.1.1/24 (the node's pod subnet changed?); remove the old address or set "forceAddress": true`,
+      );
+    const r = await h.run('ADD', h.conf());
+    expect(r.json).toEqual({
+      code: 999,
+      msg: 'failed to delegate add: failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24',
+      details:
+        `cni0 still has 10.244.9.1/24, the gateway of an earlier lease, but flanneld's lease for this node is now 10.244.1.0/24 (${h.subnetFile}). ` +
+        'Fix: set "forceAddress": true in this flannel config\'s "delegate" (k3s does) so that the bridge moves to 10.244.1.1/24 ' +
+        '(pods still on the old subnet lose their network and must be re-created), or remove 10.244.9.1/24 from cni0 (ip addr del 10.244.9.1/24 dev cni0) and re-create those pods (flannel-io/flannel#1850)',
+    });
+  });
+
+  it('the same error from a delegate that does not name the old address (the Go bridge): the fixes without it', async () => {
+    h.respond = () => fail(999, 'failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24');
+    const r = await h.run('ADD', h.conf());
+    const details = String(r.json?.['details']);
+    expect(details).toContain("the bridge still has the gateway address of an earlier lease, but flanneld's lease for this node is now 10.244.1.0/24");
+    expect(details).toContain('"forceAddress": true in this flannel config\'s "delegate"');
+    expect(details).toContain('remove the old address from the bridge');
   });
 
   it('a delegate missing from CNI_PATH: the reference message naming the path', async () => {

@@ -39,8 +39,8 @@ export function ok(): RawOutput {
   return { exitCode: 0, stdout: '', stderr: '' };
 }
 
-export function fail(code: number, msg: string): RawOutput {
-  return { exitCode: 1, stdout: JSON.stringify({ code, msg }), stderr: '' };
+export function fail(code: number, msg: string, details?: string): RawOutput {
+  return { exitCode: 1, stdout: JSON.stringify(details === undefined ? { code, msg } : { code, msg, details }), stderr: '' };
 }
 
 export const IPV4_ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
