@@ -2,16 +2,21 @@
 declare const __CNI_TS_VERSION__: string;
 /** The git commit the executable was built from (scripts/build.mjs), "+dirty" when the tree had changes. */
 declare const __CNI_TS_COMMIT__: string;
-/** Which build this is: "node" (dist/bin, Node SEA) or another target's name. */
-declare const __CNI_TS_TARGET__: string;
 
 export const VERSION: string = typeof __CNI_TS_VERSION__ === 'string' ? __CNI_TS_VERSION__ : '0.0.0-dev';
 export const COMMIT: string = typeof __CNI_TS_COMMIT__ === 'string' ? __CNI_TS_COMMIT__ : 'unknown';
-export const BUILD_TARGET: string = typeof __CNI_TS_TARGET__ === 'string' ? __CNI_TS_TARGET__ : 'node';
 
-/** The JavaScript runtime this process runs on, e.g. "node v24.21.0" (or "bun 1.x" for a Bun build). */
+/** The Bun version when this runs on Bun (the dist/bun build), else undefined (Node: dist/bin). */
+function bunVersion(): string | undefined {
+  return (process.versions as Record<string, string | undefined>)['bun'];
+}
+
+/** Which build this is: "node" (dist/bin, Node SEA) or "bun" (dist/bun): both run the same bundle. */
+export const BUILD_TARGET: string = bunVersion() !== undefined ? 'bun' : 'node';
+
+/** The JavaScript runtime this process runs on, e.g. "node v24.21.0" or "bun 1.x". */
 export function runtimeVersion(): string {
-  const bun = (process.versions as Record<string, string | undefined>)['bun'];
+  const bun = bunVersion();
   return bun !== undefined ? `bun ${bun}` : `node ${process.version}`;
 }
 

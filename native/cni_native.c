@@ -24,6 +24,16 @@
  *                                runs on the main thread (waitErrno non-zero: waitpid failed,
  *                                the outcome is unknown). Returns the pid; throws when the
  *                                program cannot be started (ENOENT...).
+ *   nlOpen(protocol)             a netlink socket (AF_NETLINK, SOCK_RAW, CLOEXEC) bound by the kernel,
+ *                                in the network namespace the calling thread is in; returns its fd
+ *   nlTransact(fd, request, timeoutMs)
+ *                                sends `request` (a Buffer of one or more complete netlink messages)
+ *                                and receives, synchronously, until every message of it that asked
+ *                                for an answer (NLM_F_ACK or a dump) got its NLMSG_ERROR or
+ *                                NLMSG_DONE; returns the received messages of those sequence numbers
+ *                                as one Buffer (others, stale ones, are dropped). ETIMEDOUT when
+ *                                timeoutMs passes first. No event loop is involved, so it works the
+ *                                same under any runtime that loads N-API addons.
  *
  * Every failure throws an Error whose `errno` is the positive errno and whose
  * `syscall` names the call; lib/native maps it to a Node-style `code`.
@@ -40,6 +50,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -593,6 +605,162 @@ fail:
   return throw_errno(env, where, saved);
 }
 
+/* ---- netlink ---------------------------------------------------------------- */
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+static napi_value js_nl_open(napi_env env, napi_callback_info info) {
+  int32_t a[1];
+  napi_value result;
+  if (!arg_int(env, info, 1, a)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, a[0]);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_nl local = { .nl_family = AF_NETLINK };
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+    int saved = errno;
+    close(fd);
+    return throw_errno(env, "bind", saved);
+  }
+  /* errors carry the request's header, not a copy of the whole request */
+  int one = 1;
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+static long long mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+struct nl_wait {
+  uint32_t seq;
+  int done;
+};
+
+static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3], result;
+  int32_t fd = -1, timeout_ms = 0;
+  void *req = NULL;
+  size_t req_len = 0;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_buffer_info(env, a[1], &req, &req_len) != napi_ok ||
+      napi_get_value_int32(env, a[2], &timeout_ms) != napi_ok) {
+    napi_throw_type_error(env, NULL, "nlTransact(fd, request: Buffer, timeoutMs)");
+    return NULL;
+  }
+  /* the sequence numbers that wait for an answer */
+  size_t nwait = 0, cap = 8;
+  struct nl_wait *waits = malloc(cap * sizeof *waits);
+  if (waits == NULL) return throw_errno(env, "malloc", ENOMEM);
+  for (size_t off = 0; off + NLMSG_HDRLEN <= req_len;) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)((const char *)req + off);
+    if (h->nlmsg_len < NLMSG_HDRLEN || off + h->nlmsg_len > req_len) {
+      free(waits);
+      napi_throw_type_error(env, NULL, "nlTransact: malformed request");
+      return NULL;
+    }
+    if (h->nlmsg_flags & (NLM_F_ACK | NLM_F_DUMP)) {
+      if (nwait == cap) {
+        struct nl_wait *more = realloc(waits, (cap *= 2) * sizeof *waits);
+        if (more == NULL) { free(waits); return throw_errno(env, "malloc", ENOMEM); }
+        waits = more;
+      }
+      waits[nwait].seq = h->nlmsg_seq;
+      waits[nwait].done = 0;
+      nwait++;
+    }
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  for (;;) {
+    ssize_t n = sendto(fd, req, req_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    int saved = errno;
+    free(waits);
+    return throw_errno(env, "sendto", saved);
+  }
+  char *out = NULL, *buf = NULL;
+  size_t out_len = 0, out_cap = 0, buf_cap = 0;
+  int err = 0;
+  const char *where = NULL;
+  size_t left = nwait;
+  long long deadline = mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+  while (left > 0) {
+    long long wait_ms = deadline - mono_ms();
+    if (wait_ms <= 0) { err = ETIMEDOUT; where = "netlink"; break; }
+    struct pollfd p = { fd, POLLIN, 0 };
+    int pr = poll(&p, 1, (int)(wait_ms > 60000 ? 60000 : wait_ms));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr < 0) { err = errno; where = "poll"; break; }
+    if (pr == 0) continue;
+    /* the size of the next datagram, then the datagram */
+    ssize_t size = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (size < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      err = errno; where = "recv"; break;
+    }
+    if ((size_t)size > buf_cap) {
+      char *nb = realloc(buf, (size_t)size);
+      if (nb == NULL) { err = ENOMEM; where = "malloc"; break; }
+      buf = nb;
+      buf_cap = (size_t)size;
+    }
+    struct sockaddr_nl from;
+    socklen_t from_len = sizeof from;
+    ssize_t got = recvfrom(fd, buf, buf_cap, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      err = errno; where = "recv"; break;
+    }
+    if (from.nl_pid != 0) continue; /* not from the kernel */
+    for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)got); h = NLMSG_NEXT(h, got)) {
+      struct nl_wait *w = NULL;
+      for (size_t i = 0; i < nwait; i++) {
+        if (waits[i].seq == h->nlmsg_seq && !waits[i].done) { w = &waits[i]; break; }
+      }
+      if (w == NULL) continue; /* a stale answer to an earlier request */
+      size_t room = NLMSG_ALIGN(h->nlmsg_len);
+      if (out_len + room > out_cap) {
+        size_t nc = out_cap == 0 ? 16384 : out_cap;
+        while (nc < out_len + room) nc *= 2;
+        char *no = realloc(out, nc);
+        if (no == NULL) { err = ENOMEM; where = "malloc"; break; }
+        out = no;
+        out_cap = nc;
+      }
+      /* each message 4-byte aligned in the output, as on the wire */
+      memcpy(out + out_len, h, h->nlmsg_len);
+      memset(out + out_len + h->nlmsg_len, 0, room - h->nlmsg_len);
+      out_len += room;
+      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+        w->done = 1;
+        left--;
+      }
+    }
+    if (err != 0) break;
+  }
+  free(buf);
+  free(waits);
+  if (err != 0) {
+    free(out);
+    return throw_errno(env, where, err);
+  }
+  void *data = NULL;
+  if (napi_create_buffer_copy(env, out_len, out_len > 0 ? out : "", &data, &result) != napi_ok) {
+    free(out);
+    napi_throw_error(env, NULL, "nlTransact: cannot create the reply buffer");
+    return NULL;
+  }
+  free(out);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -604,6 +772,8 @@ NAPI_MODULE_INIT() {
     { "watchdogDisarm", NULL, js_watchdog_disarm, NULL, NULL, NULL, napi_enumerable, NULL },
     { "exit", NULL, js_exit, NULL, NULL, NULL, napi_enumerable, NULL },
     { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "nlOpen", NULL, js_nl_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "nlTransact", NULL, js_nl_transact, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

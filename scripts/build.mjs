@@ -11,6 +11,9 @@
 //   6. @yao-pkg/pkg SEA API (main: scripts/sea-loader.cjs; bundle, cache and addons as assets;
 //      no snapshot, execArgvExtension none) -> dist/bin/cni
 //   7. dist/bin/<plugin> -> cni for every plugin in cmd/registry.ts
+//   8. the second target: scripts/bun-entry.mjs (the same bundle.cjs, the addon and tools.js
+//      embedded) -> bun build --compile --bytecode (pinned @oven/bun-linux-x64) -> dist/bun/cni
+//      and the same links (docs/build-targets.md)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
@@ -55,25 +58,6 @@ export function buildNative() {
 }
 
 /**
- * The netlink package's socket layer takes node:util through TypeScript's
- * __importStar, which walks every property of the module and so runs its lazy
- * getters (TextDecoder, and with it util's diff and colour code, which opens
- * process.stderr): ~2.5 ms of every run for the one function it uses. It gets
- * the module itself instead.
- */
-const netlinkUtilImport = {
-  name: 'netlink-util-import',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]netlink[\\/]dist[\\/]netlink\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      const from = 'const util = __importStar(require("util"));';
-      if (!text.includes(from)) throw new Error(`${args.path} changed: update netlinkUtilImport in scripts/build.mjs`);
-      return { contents: text.replace(from, 'const util = require("util");'), loader: 'js' };
-    });
-  },
-};
-
-/**
  * One entry → build/<name>.cjs (esbuild) → build/<name>.js, the text the
  * loader compiles with vm.Script and calls as a function. Two bundles: the
  * plugins' (cmd/entry.ts, with the code cache) and the runtime-side tools'
@@ -92,11 +76,9 @@ async function bundle(entry, name) {
     target: 'node24',
     minifySyntax: true,
     legalComments: 'none',
-    alias: { 'node-gyp-build': join(root, 'lib', 'native', 'node-gyp-build-shim.cjs') },
-    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_COMMIT__: JSON.stringify(buildCommit()), __CNI_TS_TARGET__: JSON.stringify('node'), __CNI_TS_SPLIT_TOOLS__: 'true' },
+    define: { __CNI_TS_VERSION__: JSON.stringify(pkg.version), __CNI_TS_COMMIT__: JSON.stringify(buildCommit()), __CNI_TS_SPLIT_TOOLS__: 'true' },
     // import.meta only serves the unbundled (source tree) paths, which the executable never takes
     logOverride: { 'empty-import-meta': 'silent' },
-    plugins: [netlinkUtilImport],
     logLevel: 'warning',
   });
   // the loader compiles this text with vm.Script and calls the function it evaluates to
@@ -276,7 +258,6 @@ async function seaBuild(bundleJs, toolsJs, cachePath, nodeBase, nativePath) {
   const sea = require('@yao-pkg/pkg/lib-es5/sea.js').default;
   const binDir = join(root, 'dist', 'bin');
   mkdirSync(binDir, { recursive: true });
-  const netlinkAddon = join(root, 'node_modules', 'netlink', 'prebuilds', 'linux-x64', 'node.napi.node');
   const tmpOut = join(binDir, `.cni.${process.pid}.tmp`);
   rmSync(tmpOut, { force: true });
   // pkg logs progress on stdout/stderr; keep it quiet unless it fails
@@ -291,17 +272,56 @@ async function seaBuild(bundleJs, toolsJs, cachePath, nodeBase, nativePath) {
       // Node options, not V8 flags (which would make V8 reject the code cache): one V8 worker thread
       // instead of four, no SIGUSR1 inspector watchdog thread
       execArgv: ['--v8-pool-size=1', '--disable-sigusr1'],
-      assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'tools.js': toolsJs, 'cni_native.node': nativePath, 'netlink.node': netlinkAddon },
+      assets: { 'bundle.js': bundleJs, 'bundle.cache': cachePath, 'tools.js': toolsJs, 'cni_native.node': nativePath },
     },
     targets: [{ nodeRange: 'node24', platform: 'linux', arch: 'x64', output: tmpOut }],
   });
   chmodSync(tmpOut, 0o755);
   renameSync(tmpOut, join(binDir, 'cni'));
+  linkPlugins(binDir);
+}
+
+/** dist/<target>/<plugin> -> cni for every plugin of cmd/registry.ts. */
+function linkPlugins(binDir) {
   for (const name of PLUGIN_NAMES) {
     const link = join(binDir, name);
     rmSync(link, { force: true });
     symlinkSync('cni', link);
   }
+}
+
+/** The pinned Bun (npm package @oven/bun-linux-x64): the compiler and the runtime the executable carries. */
+export const BUN = join(root, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+
+/**
+ * The Bun target: scripts/bun-entry.mjs runs the same build/bundle.cjs as the
+ * Node executable; `--bytecode` compiles it to JavaScriptCore bytecode at build
+ * time (the counterpart of Node's trained code cache). The executable never
+ * reads .env, bunfig.toml, tsconfig.json or package.json from the directory it
+ * runs in (the runtime's), and the build uses this very Bun as the executable's
+ * base (--compile-executable-path), so nothing is downloaded.
+ */
+function bunBuild() {
+  const binDir = join(root, 'dist', 'bun');
+  mkdirSync(binDir, { recursive: true });
+  const tmpOut = join(binDir, `.cni.${process.pid}.tmp`);
+  rmSync(tmpOut, { force: true });
+  // the builder's own Bun options must not leak into the build
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BUN_')));
+  try {
+    execFileSync(
+      BUN,
+      ['build', '--compile', '--bytecode', '--format=cjs', '--target=bun', '--minify-syntax',
+        '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
+        `--compile-executable-path=${BUN}`, join(root, 'scripts', 'bun-entry.mjs'), '--outfile', tmpOut],
+      { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  } catch (err) {
+    throw new Error(`bun build failed: ${err.stdout}${err.stderr}`);
+  }
+  chmodSync(tmpOut, 0o755);
+  renameSync(tmpOut, join(binDir, 'cni'));
+  linkPlugins(binDir);
 }
 
 async function main() {
@@ -320,13 +340,16 @@ async function main() {
   step(`  trained on ${trained}`);
   step('single-file executable (pkg SEA, code cache)');
   await seaBuild(bundleJs, toolsJs, cache, nodeBase, nativePath);
+  step('single-file executable, second target (bun build --compile --bytecode)');
+  bunBuild();
   writeFileSync(join(root, 'dist', 'VERSION'), `${pkg.version}\n`);
-  step(`done: dist/bin/cni and links ${PLUGIN_NAMES.join(', ')}`);
+  step(`done: dist/bin/cni (Node) and dist/bun/cni (Bun), each with links ${PLUGIN_NAMES.join(', ')}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const which = process.argv[2];
   if (which === 'native') buildNative();
   else if (which === 'gen') generateValidators(root);
+  else if (which === 'bun') bunBuild();
   else await main();
 }

@@ -27,4 +27,8 @@ const only = process.argv.slice(2);
 run('build', process.execPath, [join(root, 'scripts', 'build.mjs')]);
 run('typecheck', process.execPath, [...tool('typescript/bin/tsc'), '-p', 'tsconfig.json']);
 run('lint', process.execPath, [...tool('eslint/bin/eslint.js'), '.']);
-run('tests', process.execPath, [...tool('vitest/vitest.mjs'), 'run', ...only]);
+run('tests (unit, and integration on the Node target: dist/bin)', process.execPath, [...tool('vitest/vitest.mjs'), 'run', ...only]);
+// the integration suite again on the second build target (docs/build-targets.md); one run after the
+// other, never at once: both use the same kernel, namespaces and lock files
+process.env.CNI_TS_TARGET = 'bun';
+run('tests (integration on the Bun target: dist/bun)', process.execPath, [...tool('vitest/vitest.mjs'), 'run', '--project', 'integration-bun', '--passWithNoTests', ...only]);

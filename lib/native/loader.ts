@@ -1,19 +1,19 @@
 /**
- * Loads the two native addons (ours, build/cni_native.node, and the `netlink`
- * package's prebuilt one) without needing HOME, a writable /tmp or any fixed
- * path.
+ * Loads our native addon (build/cni_native.node) without needing HOME, a
+ * writable /tmp or any fixed path.
  *
- * In the single-file executable both are SEA assets. Ours is written to an
- * anonymous O_TMPFILE inode (never linked into a directory, so concurrent
- * starts cannot race on a name) and opened by dlopen through /proc/self/fd/N;
- * once it is loaded, memfd_create gives an in-memory file for the other one.
- * The fds stay open for the life of the process, so every path dlopen sees is
- * unique and glibc's by-path cache cannot hand back a stale handle.
+ * In the Node executable it is a SEA asset; in the Bun executable a file
+ * embedded by `bun build --compile`, whose /$bunfs path scripts/bun-entry.ts
+ * hands over. Either way its bytes are written to an anonymous O_TMPFILE
+ * inode (never linked into a directory, so concurrent starts cannot race on a
+ * name) and opened by dlopen through /proc/self/fd/N (Bun's own loading of an
+ * embedded addon would write it under /tmp by name). The fd stays open for the
+ * life of the process, so every path dlopen sees is unique and glibc's by-path
+ * cache cannot hand back a stale handle.
  *
- * Run from source (tests, scripts), the files are loaded from the build tree
- * and node_modules.
+ * Run from source (tests, scripts), the file is loaded from the build tree.
  */
-import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +44,13 @@ export interface NativeAddon {
     timeoutMs: number,
     done: (status: number, signal: number, stdout: string, stderr: string, timedOut: boolean, waitErrno: number) => void,
   ): number;
+  /** A netlink socket of `protocol`, bound, in the calling thread's network namespace; its fd. */
+  nlOpen(protocol: number): number;
+  /** Sends complete netlink messages and returns every answer to those that asked for one (synchronous; errno ETIMEDOUT after timeoutMs). */
+  nlTransact(fd: number, request: Buffer, timeoutMs: number): Buffer;
 }
 
-export type AddonName = 'cni_native' | 'netlink';
+export type AddonName = 'cni_native';
 
 /** Linux x86_64 O_TMPFILE (includes O_DIRECTORY); Node does not export it. */
 const O_TMPFILE = 0o20000000 | 0o200000;
@@ -103,17 +107,6 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
-function loadFromBytesMemfd(own: NativeAddon, name: string, bytes: Uint8Array): unknown {
-  const fd = own.memfdCreate(name);
-  try {
-    writeAll(fd, bytes);
-    return dlopenFd(fd);
-  } catch (err) {
-    if (!heldFds.includes(fd)) closeSync(fd);
-    throw err;
-  }
-}
-
 /**
  * The source tree's root when running unbundled (lib/native/loader.ts → ../..),
  * or the one scripts/sea-loader.cjs names when the build trains the code cache
@@ -127,29 +120,28 @@ function sourceRoot(): string {
 
 function loadFromTree(name: AddonName): unknown {
   const root = sourceRoot();
-  const file =
-    name === 'cni_native'
-      ? join(root, 'build', 'cni_native.node')
-      : join(root, 'node_modules', 'netlink', 'prebuilds', `linux-${process.arch}`, 'node.napi.node');
+  const file = join(root, 'build', `${name}.node`);
   if (!existsSync(file)) throw new Error(`native addon ${name} not found at ${file} (run npm run build)`);
   const mod = { exports: {} as unknown };
   process.dlopen(mod, file);
   return mod.exports;
 }
 
+/** The addon's bytes inside this executable (Bun: the embedded file; Node: the SEA asset), or undefined outside one. */
+function embeddedBytes(name: AddonName): Uint8Array | undefined {
+  const bunFiles = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.embeddedFiles')] as Record<string, string> | undefined;
+  const bunFile = bunFiles?.[`${name}.node`];
+  if (bunFile !== undefined) return readFileSync(bunFile);
+  const sea = seaModule();
+  return sea === undefined ? undefined : new Uint8Array(sea.getRawAsset(`${name}.node`));
+}
+
 export function loadAddon(name: 'cni_native'): NativeAddon;
-export function loadAddon(name: 'netlink'): unknown;
 export function loadAddon(name: AddonName): unknown {
   const cached = loaded.get(name);
   if (cached !== undefined) return cached;
-  const sea = seaModule();
-  let exports: unknown;
-  if (sea === undefined) {
-    exports = loadFromTree(name);
-  } else {
-    const bytes = new Uint8Array(sea.getRawAsset(`${name}.node`));
-    exports = name === 'cni_native' ? loadFromBytesBootstrap(bytes) : loadFromBytesMemfd(loadAddon('cni_native'), name, bytes);
-  }
+  const bytes = embeddedBytes(name);
+  const exports = bytes === undefined ? loadFromTree(name) : loadFromBytesBootstrap(bytes);
   loaded.set(name, exports);
   return exports;
 }

@@ -10,7 +10,7 @@ import * as CT from './conntrack.ts';
 import * as E from './encode.ts';
 import { causeText, NetlinkError } from './errors.ts';
 import { parsePrefix, formatIp, type IpFamily } from './ip.ts';
-import { createSocket, loadNetlinkPackage, Transport, type Reply } from './transport.ts';
+import { nativeWire, openSocket, type Reply, type Transport } from './transport.ts';
 import * as TC from './tc.ts';
 import type {
   Addr,
@@ -51,20 +51,27 @@ export interface OpenNetlinkOptions {
  * stays there), or on the namespace the process is in when `ns` is undefined.
  */
 export async function openNetlink(ns?: Netns, options: OpenNetlinkOptions = {}): Promise<Netlink> {
-  const pkg = await loadNetlinkPackage();
+  const t = await openNetlinkSocket(C.NETLINK_ROUTE, ns, options);
+  return new RtNetlink(t, ns?.path);
+}
+
+/**
+ * The generic entry point under the verbs: a socket of netlink `protocol`
+ * created inside `ns` (or the namespace the process is in), on which
+ * `request` sends one message and `exchange` any complete messages (an
+ * nf_tables batch, say) and returns the kernel's answers. Close it when done.
+ */
+export async function openNetlinkSocket(protocol: number, ns?: Netns, options: OpenNetlinkOptions = {}): Promise<Transport> {
   const where = ns === undefined ? 'the current network namespace' : `netns ${ns.path}`;
-  let sock;
+  const timeoutMs = options.timeoutMs ?? 10_000;
   try {
-    if (ns === undefined) {
-      sock = createSocket(pkg);
-    } else {
-      await netnsReady();
-      sock = ns.run(() => createSocket(pkg));
-    }
+    const wire = nativeWire();
+    if (ns === undefined) return openSocket(wire, protocol, timeoutMs);
+    await netnsReady();
+    return ns.run(() => openSocket(wire, protocol, timeoutMs));
   } catch (err) {
-    throw new NetlinkError(`failed to open a netlink socket in ${where}: ${causeText(err)}`, { cause: err });
+    throw new NetlinkError(`failed to open a netlink socket (protocol ${protocol}) in ${where}: ${causeText(err)}`, { cause: err });
   }
-  return new RtNetlink(new Transport(sock, options.timeoutMs ?? 10_000), ns?.path);
 }
 
 /** Opens a handle on `ns` (or the current namespace), runs `fn`, always closes it. */
@@ -393,20 +400,8 @@ function qdiscText(handle: number): string {
  */
 export async function conntrackDeleteByDstPort(family: IpFamily, proto: number, ports: readonly number[], ns?: Netns, options: OpenNetlinkOptions = {}): Promise<number> {
   if (ports.length === 0) return 0;
-  const pkg = await loadNetlinkPackage();
   const where = ns === undefined ? 'the current network namespace' : `netns ${ns.path}`;
-  let sock;
-  try {
-    if (ns === undefined) {
-      sock = createSocket(pkg, C.NETLINK_NETFILTER);
-    } else {
-      await netnsReady();
-      sock = ns.run(() => createSocket(pkg, C.NETLINK_NETFILTER));
-    }
-  } catch (err) {
-    throw new NetlinkError(`failed to open a netfilter netlink socket in ${where}: ${causeText(err)}`, { cause: err });
-  }
-  const t = new Transport(sock, options.timeoutMs ?? 10_000);
+  const t = await openNetlinkSocket(C.NETLINK_NETFILTER, ns, options);
   const wanted = new Set(ports);
   try {
     let replies: Reply[];

@@ -1,40 +1,60 @@
 /**
- * The wire: one NETLINK_ROUTE socket of the `netlink` package, used for what
- * it does well (a native socket whose I/O runs on the main loop, sequence
- * numbers, multipart reassembly) and nothing else. Requests are encoded by
- * encode.ts, replies decoded by decode.ts, and errors read here.
+ * The wire: one netlink socket of our own addon (native/cni_native.c,
+ * `nlOpen`/`nlTransact`), driven synchronously: a request is sent and every
+ * answer to it read in one call, with a timeout, on the calling thread. No
+ * event loop is involved, so the Node and the Bun executables share this one
+ * path (Bun has no libuv poll for the `netlink` package's socket), and a run
+ * needs no second addon. Requests are encoded by encode.ts, replies decoded
+ * by decode.ts, and errors read here.
  *
- * The package is loaded on first use, never at module top level: VERSION
- * and other runs that never open a socket do not pay for loading the native
- * addon. Only its socket layer (dist/netlink.js) is
- * loaded: the package's index also evaluates some 500 kB of generated
- * rtnetlink/nl80211/WireGuard struct code that we never use, which cost
- * about 13 ms of every run.
+ * Two entry points: `request` (one message of encode.ts, REQUEST|ACK added,
+ * the kernel's errno thrown, the ACK dropped) for the facade's verbs, and
+ * `exchange` (any complete messages, e.g. an nf_tables batch; every answer
+ * returned as is, errors included) for protocols built on top of it.
  */
 import { constants as osConstants } from 'node:os';
-import type { NetlinkMessage, NetlinkSocket } from 'netlink';
+import { closeSync } from 'node:fs';
+import { native } from '../native/loader.ts';
+import { withErrnoCode } from '../native/errno.ts';
 import * as C from './constants.ts';
 import type { NlRequest } from './encode.ts';
 import { KernelError } from './errors.ts';
-
-type NetlinkPackage = typeof import('netlink/dist/netlink.js');
-
-let loading: Promise<NetlinkPackage> | undefined;
-
-/** Loads the `netlink` package (and its native addon) once. */
-export function loadNetlinkPackage(): Promise<NetlinkPackage> {
-  loading ??= import('netlink/dist/netlink.js').catch((err: unknown) => {
-    loading = undefined;
-    throw err;
-  });
-  return loading;
-}
 
 /** A reply message: its type, flags and payload after the nlmsghdr. */
 export interface Reply {
   readonly type: number;
   readonly flags: number;
   readonly body: Buffer;
+}
+
+/** A reply of `exchange`: a Reply with the sequence number it answers. */
+export interface RawReply extends Reply {
+  readonly seq: number;
+}
+
+/** What the transport needs of the addon (a fake in the unit tests). */
+export interface NetlinkWire {
+  nlOpen(protocol: number): number;
+  nlTransact(fd: number, request: Buffer, timeoutMs: number): Buffer;
+  close(fd: number): void;
+}
+
+/** The addon's socket calls, errors with a Node-style `code`. */
+export function nativeWire(): NetlinkWire {
+  const addon = native();
+  return {
+    nlOpen: (protocol) => call(() => addon.nlOpen(protocol)),
+    nlTransact: (fd, request, timeoutMs) => call(() => addon.nlTransact(fd, request, timeoutMs)),
+    close: (fd) => closeSync(fd),
+  };
+}
+
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw withErrnoCode(err);
+  }
 }
 
 /** How many times a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted. */
@@ -44,101 +64,129 @@ const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
 const EINTR = osConstants.errno.EINTR;
 const EBADF = osConstants.errno.EBADF;
 
+const NLMSG_HDRLEN = 16;
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/** Complete netlink message bytes: nlmsghdr (pid 0, the kernel fills it in) and the payload. */
+export function frame(type: number, flags: number, seq: number, body: Buffer): Buffer {
+  const len = NLMSG_HDRLEN + body.length;
+  const out = Buffer.alloc(align4(len));
+  out.writeUInt32LE(len, 0);
+  out.writeUInt16LE(type, 4);
+  out.writeUInt16LE(flags, 6);
+  out.writeUInt32LE(seq, 8);
+  body.copy(out, NLMSG_HDRLEN);
+  return out;
+}
+
+/** Splits received bytes into messages. */
+export function parseMessages(buf: Buffer): RawReply[] {
+  const out: RawReply[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) throw new Error('truncated netlink message from the kernel');
+    out.push({ type: buf.readUInt16LE(off + 4), flags: buf.readUInt16LE(off + 6), seq: buf.readUInt32LE(off + 8), body: buf.subarray(off + NLMSG_HDRLEN, off + len) });
+    off += align4(len);
+  }
+  return out;
+}
+
 /**
- * Serialises requests on one socket: the kernel runs one dump per socket at
- * a time (a second concurrent one fails with EBUSY), and it keeps replies in
- * order for us.
+ * One socket. Calls are synchronous underneath (a request holds the thread
+ * until the kernel answered or the timeout passed), so requests never
+ * overlap on it and the kernel keeps the replies in order.
  */
 export class Transport {
-  private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private failInflight: ((err: Error) => void) | undefined;
+  private seq = 0;
 
   constructor(
-    private readonly sock: NetlinkSocket,
+    private readonly wire: NetlinkWire,
+    private readonly fd: number,
     private readonly timeoutMs: number,
-  ) {
-    // an 'error' event without a listener would throw from the event loop
-    sock.on('error', (err) => this.failInflight?.(err));
-  }
+  ) {}
 
   get isClosed(): boolean {
     return this.closed;
   }
 
+  /** A fresh sequence number for a message of `exchange`. */
+  nextSeq(): number {
+    this.seq = (this.seq % 0xfffffff0) + 1;
+    return this.seq;
+  }
+
   /** Sends one request (REQUEST|ACK added) and returns the reply messages other than the ACK. */
   request(req: NlRequest): Promise<Reply[]> {
-    const run = (): Promise<Reply[]> => this.runWithRetries(req);
-    const p = this.tail.then(run, run);
-    this.tail = p.catch(() => undefined);
-    return p;
+    try {
+      return Promise.resolve(this.requestSync(req));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.sock.close();
-  }
-
-  private async runWithRetries(req: NlRequest): Promise<Reply[]> {
+  /** `request`, synchronously. */
+  requestSync(req: NlRequest): Reply[] {
     const dump = (req.flags & C.NLM_F_DUMP) === C.NLM_F_DUMP;
     for (let attempt = 1; ; attempt++) {
-      const replies = await this.runOnce(req);
+      const seq = this.nextSeq();
+      const replies = collect(this.exchange(frame(req.type, req.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, seq, req.body)));
       if (!dump || !replies.some((r) => (r.flags & C.NLM_F_DUMP_INTR) !== 0)) return replies;
       if (attempt >= DUMP_RETRIES) throw new KernelError(EINTR, `dump interrupted ${DUMP_RETRIES} times by concurrent changes`);
     }
   }
 
-  private runOnce(req: NlRequest): Promise<Reply[]> {
-    if (this.closed) return Promise.reject(new KernelError(EBADF, 'netlink handle is closed'));
-    return new Promise<Reply[]>((resolve, reject) => {
-      let settled = false;
-      const finish = (fn: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.failInflight = undefined;
-        fn();
-      };
-      const timer = setTimeout(() => {
-        finish(() => reject(new KernelError(ETIMEDOUT, `no answer from the kernel within ${this.timeoutMs} ms`)));
-        // the package would keep the request (and the event loop) waiting forever
+  /**
+   * The generic entry point: sends `messages` (complete netlink messages,
+   * headers included: see `frame` and `nextSeq`) and returns every message
+   * the kernel sent for the sequence numbers that asked for an answer
+   * (NLM_F_ACK or a dump) up to each one's NLMSG_ERROR or NLMSG_DONE, errors
+   * included and not thrown. A timeout closes the socket (ETIMEDOUT).
+   */
+  exchange(messages: Buffer): RawReply[] {
+    if (this.closed) throw new KernelError(EBADF, 'netlink handle is closed');
+    let raw: Buffer;
+    try {
+      raw = this.wire.nlTransact(this.fd, messages, this.timeoutMs);
+    } catch (err) {
+      if ((err as { errno?: unknown }).errno === ETIMEDOUT) {
+        // a late answer must never be read as the next request's
         this.close();
-      }, this.timeoutMs);
-      this.failInflight = (err) => finish(() => reject(err));
-      this.sock.request(req.type, req.body, { flags: req.flags, checkError: false }).then(
-        ([msgs]) => {
-          finish(() => {
-            try {
-              resolve(collect(msgs));
-            } catch (err) {
-              reject(err instanceof Error ? err : new Error(String(err)));
-            }
-          });
-        },
-        (err: unknown) => finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
-      );
-    });
+        throw new KernelError(ETIMEDOUT, `no answer from the kernel within ${this.timeoutMs} ms`);
+      }
+      throw err;
+    }
+    return parseMessages(raw);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wire.close(this.fd);
   }
 }
 
-/** Throws the errno of an NLMSG_ERROR; drops the ACK (errno 0); returns the rest. */
-function collect(msgs: NetlinkMessage[]): Reply[] {
+/** Throws the errno of an NLMSG_ERROR; drops the ACK (errno 0) and NLMSG_DONE; returns the rest. */
+function collect(msgs: readonly RawReply[]): Reply[] {
   const out: Reply[] = [];
   for (const m of msgs) {
     if (m.type === C.NLMSG_ERROR) {
-      if (m.data.length < 4) throw new Error('truncated NLMSG_ERROR from the kernel');
-      const errno = -m.data.readInt32LE(0);
+      if (m.body.length < 4) throw new Error('truncated NLMSG_ERROR from the kernel');
+      const errno = -m.body.readInt32LE(0);
       if (errno !== 0) throw new KernelError(errno);
       continue;
     }
     if (m.type === C.NLMSG_DONE) continue;
-    out.push({ type: m.type, flags: m.flags, body: m.data });
+    out.push({ type: m.type, flags: m.flags, body: m.body });
   }
   return out;
 }
 
-/** Opens a netlink socket (NETLINK_ROUTE unless told) in the namespace the calling thread is in now (synchronous). */
-export function createSocket(pkg: NetlinkPackage, protocol: number = C.NETLINK_ROUTE): NetlinkSocket {
-  return pkg.createNetlink(protocol);
+/**
+ * Opens a netlink socket of `protocol` (NETLINK_ROUTE unless told) in the
+ * namespace the calling thread is in now (synchronous).
+ */
+export function openSocket(wire: NetlinkWire, protocol: number, timeoutMs: number): Transport {
+  return new Transport(wire, wire.nlOpen(protocol), timeoutMs);
 }

@@ -36,6 +36,13 @@ let isReady = false;
  * call before the first switch makes sure they are all born in the host's.
  */
 export function netnsReady(): Promise<void> {
+  // Bun starts its pool threads lazily too, but only from an asynchronous call on the main thread,
+  // which can never be inside Netns.run (synchronous only): forcing them early would only cost a run
+  // two threads it may never need (docs/build-targets.md; test/integration/threads-netns.test.ts)
+  if (process.versions['bun'] !== undefined) {
+    isReady = true;
+    return Promise.resolve();
+  }
   // the callback form: fs.promises costs a run ~1 ms of loading
   ready ??= new Promise((resolve) => {
     access('/', () => {

@@ -1,11 +1,22 @@
-/** Runs the built executable (dist/bin/*) the way a runtime does: env, stdin, stdout. */
+/**
+ * Runs the built executable the way a runtime does: env, stdin, stdout.
+ * CNI_TS_TARGET picks the build target under test: `node` (dist/bin, the
+ * default) or `bun` (dist/bun); scripts/test.mjs runs the integration tests
+ * once per target.
+ */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN_DIR = join(ROOT, 'dist', 'bin');
+export const TARGETS = { node: 'bin', bun: 'bun' } as const;
+export type Target = keyof typeof TARGETS;
+const wanted = process.env['CNI_TS_TARGET'] ?? 'node';
+if (!(wanted in TARGETS)) throw new Error(`CNI_TS_TARGET=${wanted}: expected one of ${Object.keys(TARGETS).join(', ')}`);
+/** The build target the integration tests run. */
+export const TARGET = wanted as Target;
+export const BIN_DIR = join(ROOT, 'dist', TARGETS[TARGET]);
 export const GO_CNI_DIR = '/usr/lib/cni';
 
 export interface RunResult {

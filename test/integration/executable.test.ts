@@ -1,14 +1,12 @@
 /**
- * The built single-file executable answers the CNI protocol through each of
- * its links exactly as the reference plugins do, loads its native code without
- * HOME or a writable /tmp, ignores NODE_OPTIONS, and survives 50 cold starts at once.
+ * The built single-file executable (either target) answers the CNI protocol
+ * through each of its links exactly as the reference plugins do, loads its
+ * native code without HOME or a writable /tmp, ignores NODE_OPTIONS, and
+ * survives 50 cold starts at once.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BIN_DIR, binPath, cniEnv, runExe } from '../helpers/exec.ts';
+import { BIN_DIR, TARGET, binPath, cniEnv, runExe } from '../helpers/exec.ts';
 
 const LINKS = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback', 'bandwidth'] as const;
 const VERSION_OUT = '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n';
@@ -18,7 +16,7 @@ function conf(extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ cniVersion: '1.0.0', name: 'testnet', type: 'bridge', ...extra });
 }
 
-describe.each(LINKS)('dist/bin/%s', (link) => {
+describe.each(LINKS)(`${TARGET} target: %s`, (link) => {
   const path = binPath(link);
 
   it('answers VERSION exactly as the reference, ignoring stdin', async () => {
@@ -63,7 +61,7 @@ describe.each(LINKS)('dist/bin/%s', (link) => {
   });
 });
 
-describe('dist/bin/cni', () => {
+describe(`${TARGET} target: cni`, () => {
   it('prints its version and the plugins it contains under its own name', async () => {
     const r = await runExe(binPath('cni'), { env: cniEnv({}) });
     expect(r.code).toBe(0);
@@ -82,66 +80,26 @@ describe('dist/bin/cni', () => {
     expect(r.stdout).toBe(VERSION_OUT);
   });
 
-  it('loads both native addons with no HOME, TMPDIR pointing nowhere, and /tmp, /dev/shm and /run read-only', () => {
+  it('loads the native addon with no HOME, TMPDIR pointing nowhere, and /tmp, /dev/shm and /run read-only', () => {
     // read-only bind mounts: the contents stay visible (the checkout itself may live under /tmp)
     const ro = (d: string): string => `mount --bind ${d} ${d} && mount -o remount,bind,ro ${d}`;
     const script = `${['/tmp', '/dev/shm', '/run'].map(ro).join(' && ')} && exec "$0" selftest`;
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, binPath('cni')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: '/nonexistent' }, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { ok: boolean; native: string[]; netlink: string[]; links: string[] };
+    const out = JSON.parse(r.stdout) as { ok: boolean; runtime: string; native: string[]; links: string[] };
     expect(out.ok).toBe(true);
-    expect(out.native).toEqual(['exit', 'flock', 'funlock', 'memfdCreate', 'setns', 'spawn', 'watchdogArm', 'watchdogDisarm']);
-    expect(out.netlink).toContain('NativeNetlink');
+    expect(out.runtime).toBe(TARGET);
+    expect(out.native).toEqual(['exit', 'flock', 'funlock', 'memfdCreate', 'nlOpen', 'nlTransact', 'setns', 'spawn', 'watchdogArm', 'watchdogDisarm']);
     expect(out.links).toContain('lo');
   });
 
-  it('survives 50 cold starts at once, each loading the native addons', async () => {
+  it('survives 50 cold starts at once, each loading the native addon', async () => {
     const runs = await Promise.all(Array.from({ length: 50 }, () => runExe(binPath('cni'), { env: cniEnv({}), args: ['selftest'] })));
     for (const r of runs) {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.json).toMatchObject({ ok: true });
     }
-  });
-});
-
-describe('V8 code cache', () => {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const loader = join(root, 'scripts', 'sea-loader.cjs');
-  const nodeBase = (): string => {
-    const base = readdirSync(join(root, 'build')).find((f) => /^node-base-[0-9a-f]+$/.test(f));
-    if (base === undefined) throw new Error('build/node-base-* is missing: run npm run build');
-    return join(root, 'build', base);
-  };
-  /** The loader outside the executable, on the same bundle and cache the executable carries. */
-  const viaLoader = (nodeArgs: string[], args: string[], env: Record<string, string>) =>
-    spawnSync(nodeBase(), [...nodeArgs, loader, ...args], {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_TS_TRAIN_BUNDLE: join(root, 'build', 'bundle.js'), CNI_TS_TRAIN_CACHE_IN: join(root, 'build', 'bundle.cache'), ...env },
-      encoding: 'utf8',
-    });
-
-  it('the shipped executable accepts its own cache', () => {
-    const r = spawnSync(binPath('cni'), ['selftest'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, codeCache: 'accepted' });
-  });
-
-  it('a cache V8 rejects (a V8 flag changes its flag hash) still runs correctly', () => {
-    const self = viaLoader(['--no-opt'], ['selftest'], {});
-    expect(self.stderr).toBe('');
-    expect(JSON.parse(self.stdout)).toMatchObject({ ok: true, codeCache: 'rejected' });
-    const version = viaLoader(['--no-opt'], ['bridge'], { CNI_COMMAND: 'VERSION' });
-    expect(version.status).toBe(0);
-    expect(version.stdout).toBe(VERSION_OUT);
-    const bad = viaLoader(['--no-opt'], ['bridge'], { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c', CNI_NETNS: '/nonexistent', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR });
-    expect(bad.status).toBe(1);
-    expect(JSON.parse(bad.stdout)).toMatchObject({ code: 6 });
-  });
-
-  it('the same loader without flags accepts the cache (the control for the test above)', () => {
-    const r = viaLoader([], ['selftest'], {});
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, codeCache: 'accepted' });
   });
 });

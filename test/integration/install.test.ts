@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PLUGIN_NAMES } from '../../cmd/registry.ts';
-import { BIN_DIR, GO_CNI_DIR, ROOT } from '../helpers/exec.ts';
+import { BIN_DIR, GO_CNI_DIR, ROOT, TARGET } from '../helpers/exec.ts';
 
 const EXE = join(BIN_DIR, 'cni');
 const CONFLIST = join(ROOT, 'conf-examples', 'flannel-kube-1.0.0.conflist');
@@ -39,7 +39,8 @@ describe('cni --version and the usage', () => {
     const a = cni(['--version']);
     const b = cni(['version']);
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^CNI plugins plugin v\d+\.\d+\.\d+\S* \(cni-ts\) commit [0-9a-f]{7,}(\+dirty)? node v24\.\d+\.\d+ target node\n$/);
+    const runtime = TARGET === 'bun' ? String.raw`bun \d+\.\d+\.\d+` : String.raw`node v24\.\d+\.\d+`;
+    expect(a.stdout).toMatch(new RegExp(String.raw`^CNI plugins plugin v\d+\.\d+\.\d+\S* \(cni-ts\) commit [0-9a-f]{7,}(\+dirty)? ${runtime} target ${TARGET}\n$`));
     expect(b.stdout).toBe(a.stdout);
     expect(a.stderr).toBe('');
   });
@@ -185,5 +186,27 @@ describe('cni install', () => {
     expect(r.status).toBe(0);
     expect(readdirSync(bin).sort()).toEqual(['bridge', 'cni']);
     expect(existsSync(join(bin, 'flannel'))).toBe(false);
+  });
+});
+
+describe('install-plugins build targets', () => {
+  const install = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'scripts', 'install.mjs'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const runtimeOf = (exe: string): unknown => (JSON.parse(spawnSync(exe, ['selftest'], { encoding: 'utf8' }).stdout) as { runtime?: unknown }).runtime;
+
+  it('installs the Bun target by default and the Node target with --target node; refuses an unknown target', async () => {
+    const { DEFAULT_TARGET } = (await import(join(ROOT, 'scripts', 'targets.mjs'))) as { DEFAULT_TARGET: string };
+    expect(DEFAULT_TARGET).toBe('bun');
+    const dir = join(work, 'targets');
+    const byDefault = install([join(dir, 'a')]);
+    expect(byDefault.status, byDefault.stderr).toBe(0);
+    expect(runtimeOf(join(dir, 'a', 'cni'))).toBe('bun');
+    expect(readlinkSync(join(dir, 'a', 'flannel'))).toBe('cni');
+    const node = install([join(dir, 'b'), '--target', 'node', '--only', 'bridge']);
+    expect(node.status, node.stderr).toBe(0);
+    expect(runtimeOf(join(dir, 'b', 'cni'))).toBe('node');
+    expect(readlinkSync(join(dir, 'b', 'bridge'))).toBe('cni');
+    const bad = install([join(dir, 'c'), '--target', 'deno']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--target node|bun');
   });
 });
