@@ -368,6 +368,36 @@ export async function conntrackDeleteByDstPort(family: IpFamily, proto: number, 
   }
 }
 
+/**
+ * A NETLINK_NETFILTER socket for the nf_tables code (lib/nft), through this
+ * facade's transport: `request` for one message (a dump), `batch` for an
+ * nfnetlink batch applied as one transaction. The caller encodes and decodes.
+ */
+export interface NetfilterHandle {
+  request(req: E.NlRequest): Promise<Reply[]>;
+  batch(reqs: readonly E.NlRequest[]): Promise<void>;
+  close(): void;
+}
+
+/** Opens a NETLINK_NETFILTER handle in `ns` (or the current namespace). */
+export async function openNetfilter(ns?: Netns, options: OpenNetlinkOptions = {}): Promise<NetfilterHandle> {
+  const pkg = await loadNetlinkPackage();
+  const where = ns === undefined ? 'the current network namespace' : `netns ${ns.path}`;
+  let sock;
+  try {
+    if (ns === undefined) {
+      sock = createSocket(pkg, C.NETLINK_NETFILTER);
+    } else {
+      await netnsReady();
+      sock = ns.run(() => createSocket(pkg, C.NETLINK_NETFILTER));
+    }
+  } catch (err) {
+    throw new NetlinkError(`failed to open a netfilter netlink socket in ${where}: ${causeText(err)}`, { cause: err });
+  }
+  const t = new Transport(sock, options.timeoutMs ?? 10_000);
+  return { request: (req) => t.request(req), batch: (reqs) => t.batch(reqs), close: () => t.close() };
+}
+
 function vlanText(o: BridgeVlanOptions): string {
   let s = `VLAN ${o.vid}`;
   if (o.vidEnd !== undefined) s += `-${o.vidEnd}`;

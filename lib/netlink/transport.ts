@@ -74,6 +74,64 @@ export class Transport {
     return p;
   }
 
+  /**
+   * Sends several messages in one datagram (an nfnetlink batch: BEGIN, the
+   * changes, END, applied by the kernel as one transaction) and waits for
+   * the answer to each message sent with NLM_F_ACK in its flags. Rejects
+   * with the first error the kernel reports for any of them. Serialised with
+   * `request` like every other use of the socket.
+   */
+  batch(reqs: readonly NlRequest[]): Promise<void> {
+    const run = (): Promise<void> => this.runBatch(reqs);
+    const p = this.tail.then(run, run);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private runBatch(reqs: readonly NlRequest[]): Promise<void> {
+    if (this.closed) return Promise.reject(new KernelError(EBADF, 'netlink handle is closed'));
+    const seqs = reqs.map(() => this.sock.generateSeq());
+    const waiting = new Set(seqs.filter((_, i) => (reqs[i]!.flags & C.NLM_F_ACK) !== 0));
+    const all = new Set(seqs);
+    const datagram = Buffer.concat(reqs.map((r, i) => nlmsg(r, seqs[i]!)));
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.failInflight = undefined;
+        this.sock.off('message', onMessage);
+        this.sock.unref();
+        fn();
+      };
+      const onMessage = (msgs: NetlinkMessage[]): void => {
+        for (const m of msgs) {
+          if (m.type !== C.NLMSG_ERROR || !all.has(m.seq)) continue;
+          const errno = m.data.length >= 4 ? -m.data.readInt32LE(0) : 0;
+          if (errno !== 0) {
+            finish(() => reject(new KernelError(errno)));
+            return;
+          }
+          waiting.delete(m.seq);
+        }
+        if (waiting.size === 0) finish(resolve);
+      };
+      const timer = setTimeout(() => {
+        finish(() => reject(new KernelError(ETIMEDOUT, `no answer from the kernel within ${this.timeoutMs} ms`)));
+        this.close();
+      }, this.timeoutMs);
+      this.failInflight = (err) => finish(() => reject(err));
+      this.sock.on('message', onMessage);
+      // keep the event loop alive while the answers are due (the package refs the socket only for its own requests)
+      this.sock.ref(true);
+      this.sock.socket.send(datagram, {}, (err) => {
+        if (err !== undefined && err !== null) finish(() => reject(err));
+        else if (waiting.size === 0) finish(resolve);
+      });
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -120,6 +178,19 @@ export class Transport {
       );
     });
   }
+}
+
+/** One netlink message: nlmsghdr (NLM_F_REQUEST added, port 0: the kernel's) + body, padded to 4 bytes. */
+function nlmsg(r: NlRequest, seq: number): Buffer {
+  const len = 16 + r.body.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt32LE(len, 0);
+  out.writeUInt16LE(r.type, 4);
+  out.writeUInt16LE(r.flags | C.NLM_F_REQUEST, 6);
+  out.writeUInt32LE(seq, 8);
+  out.writeUInt32LE(0, 12);
+  r.body.copy(out, 16);
+  return out;
 }
 
 /** Throws the errno of an NLMSG_ERROR; drops the ACK (errno 0); returns the rest. */

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../lib/cni/skel.ts';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
+import { Nft } from '../../lib/nft/index.ts';
 import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
 import { SpoofCheck } from '../../lib/ipmasq/spoofcheck.ts';
 import { iptablesChainName, nftComment } from '../../lib/ipmasq/names.ts';
@@ -43,7 +44,7 @@ async function run(o: { command: 'ADD' | 'DEL'; conf: Record<string, unknown>; p
   const plugin = createBridgePlugin({
     openHostNetlink: () => openNetlink(hostNs),
     hostSysctl: () => netnsSysctl(hostNs),
-    masq: new IpMasq(inHost),
+    masq: new IpMasq(inHost, Nft.in(hostNs)),
     spoof: new SpoofCheck(inHost),
     checkpoint: (step) => (step === o.failAfter ? Promise.reject(new Error(`injected failure after ${step}`)) : Promise.resolve()),
   });
