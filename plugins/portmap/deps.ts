@@ -24,7 +24,7 @@ export interface PortmapDeps {
 export function defaultDeps(run: CommandRunner = execRunner): PortmapDeps {
   return {
     iptables: new IptablesPortmap(run),
-    nftables: new NftablesPortmap(run),
+    nftables: new NftablesPortmap(),
     openHostNetlink: () => openNetlink(),
     setSysctl: (key, value) => sysctlSet(key, value),
     conntrackDelete: (family, proto, ports) => conntrackDeleteByDstPort(family, proto, ports),

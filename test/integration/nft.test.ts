@@ -15,6 +15,9 @@ import { ruleFacts } from '../../lib/nft/wire.ts';
 import { scriptText } from '../../lib/nft/text.ts';
 import { Netns, netnsReady } from '../../lib/netns/index.ts';
 import { isRoot } from '../helpers/netns.ts';
+import { MASQ_TABLE, masqSetupOps } from '../../lib/ipmasq/nftables.ts';
+import { loadPortMapConfig } from '../../plugins/portmap/config.ts';
+import { nftAddOps, nftTable } from '../../plugins/portmap/plan.ts';
 
 const nsA = `nf-a-${randomBytes(3).toString('hex')}`;
 const nsB = `nf-b-${randomBytes(3).toString('hex')}`;
@@ -109,7 +112,50 @@ describe('lib/nft through netlink', () => {
     expect(a.bytecode).toContain('[ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2 flags 0x3 ]');
   });
 
+  it('masquerade and portmap transactions as the plugins build them: the same through netlink as through nft', async () => {
+    const wipe = (ns: string): void => void sh(ns, ['nft', 'flush', 'ruleset']);
+    wipe(nsA);
+    wipe(nsB);
+    const att = { network: 'nfnet', ifname: 'eth0', containerId: 'nf-ctr' };
+    const masq = masqSetupOps(att, [{ cidr: '10.244.1.5/24', family: 4 }, { cidr: 'fd00:10:244::5/64', family: 6 }, { cidr: '10.245.0.9/17', family: 4 }], []);
+    await nft.apply(MASQ_TABLE, masq);
+    script(MASQ_TABLE, masq);
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'nfnet',
+      type: 'portmap',
+      masqAll: false,
+      conditionsV4: ['ip saddr != 10.99.0.0/16', 'iifname', '!=', '"lo"', 'tcp sport != 22'],
+      conditionsV6: ['ip6 daddr fd00:77::/64', 'meta mark 0x4000'],
+      runtimeConfig: {
+        portMappings: [
+          { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+          { hostPort: 8053, containerPort: 53, protocol: 'udp' },
+          { hostPort: 8081, containerPort: 81, protocol: 'sctp', hostIP: '192.168.77.1' },
+          { hostPort: 8082, containerPort: 82, protocol: 'tcp', hostIP: 'fd00:77::1' },
+        ],
+      },
+    };
+    const cfg = loadPortMapConfig(conf, 'eth0');
+    for (const c of [{ family: 4 as const, ip: '10.88.0.5', cidr: '10.88.0.5/24' }, { family: 6 as const, ip: 'fd00:88::5', cidr: 'fd00:88::5/64' }]) {
+      const ops = nftAddOps(cfg, 'nf-ctr', c, []);
+      await nft.apply(nftTable(c.family), ops);
+      script(nftTable(c.family), ops);
+    }
+    const a = listing(nsA);
+    const b = listing(nsB);
+    expect(a.bytecode).toBe(b.bytecode);
+    expect(a.json).toEqual(b.json);
+    const text = sh(nsA, ['nft', 'list', 'ruleset']);
+    expect(text).toContain('ip saddr != 10.99.0.0/16 iifname != "lo" tcp sport != 22 fib daddr type local jump hostports_all');
+    expect(text).toContain('ip daddr 192.168.77.1 sctp dport 8081 dnat to 10.88.0.5:81 comment "nf-ctr"');
+    expect(text).toContain('ip6 daddr fd00:77::1 tcp dport 8082 dnat to [fd00:88::5]:82 comment "nf-ctr"');
+    expect(text).toContain('ip saddr 10.245.0.9 ip daddr != 10.245.0.0/17 masquerade comment');
+  });
+
   it('lists rules with handles, comments, ports and addresses; deletes by handle; flushes', async () => {
+    sh(nsA, ['nft', 'flush', 'ruleset']);
+    await nft.apply(pmTable(4), pmOps(4));
     const rules = await nft.rules('ip', 'cni_hostport');
     const mine = rules.filter((r) => r.comment === 'ctr1');
     expect(mine.map((r) => r.chain)).toEqual(['hostports', 'hostports', 'masquerading']);
