@@ -6,7 +6,7 @@
  * another version or configuration of the plugin.
  */
 import { Nft } from '../nft/index.ts';
-import { execRunner, type CommandRunner } from './run.ts';
+import { execRunner, type CommandRunner } from '../exec/index.ts';
 import { IptablesMasq } from './iptables.ts';
 import { NftablesMasq } from './nftables.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';

@@ -15,7 +15,7 @@
  * second subnet is masqueraded).
  */
 import { formatIp, parseIp } from '../netlink/ip.ts';
-import { type CommandRunner, CommandError } from './run.ts';
+import { type CommandRunner, CommandError } from '../exec/index.ts';
 import { iptablesChainName, iptablesComment } from './names.ts';
 import { networkOf } from './nftables.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';

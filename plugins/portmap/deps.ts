@@ -3,7 +3,7 @@
  * tests can replace a step; `defaultDeps()` is the real thing, made per call
  * (nothing is created at import: the executable has a V8 startup snapshot).
  */
-import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
+import { type CommandRunner, execRunner } from '../../lib/exec/index.ts';
 import { conntrackDeleteByDstPort, openNetlink, type Netlink } from '../../lib/netlink/index.ts';
 import { sysctlSet } from '../../lib/netns/index.ts';
 import type { PortBackend } from './backend.ts';

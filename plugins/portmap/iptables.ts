@@ -11,7 +11,7 @@
  */
 import { quoteRestoreArg, splitRuleLine } from '../../lib/ipmasq/iptables.ts';
 import { type FileLock, lockFile } from '../../lib/lock.ts';
-import { type CommandRunner, CommandError } from '../../lib/ipmasq/run.ts';
+import { type CommandRunner, CommandError } from '../../lib/exec/index.ts';
 import type { Attachment, PortBackend } from './backend.ts';
 import type { ContainerIp, PortMapConfig } from './config.ts';
 import {

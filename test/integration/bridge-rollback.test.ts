@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../lib/cni/skel.ts';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
 import { Nft } from '../../lib/nft/index.ts';
-import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
+import { type CommandRunner, execRunner } from '../../lib/exec/index.ts';
 import { SpoofCheck } from '../../lib/ipmasq/spoofcheck.ts';
 import { iptablesChainName, nftComment } from '../../lib/ipmasq/names.ts';
 import { openNetlink } from '../../lib/netlink/index.ts';

@@ -10,7 +10,7 @@ import { IpMasq } from '../../lib/ipmasq/index.ts';
 import { Nft } from '../../lib/nft/index.ts';
 import { openNetfilter } from '../../lib/netlink/index.ts';
 import { Netns, netnsReady } from '../../lib/netns/index.ts';
-import { execRunner, type CommandRunner } from '../../lib/ipmasq/run.ts';
+import { execRunner, type CommandRunner } from '../../lib/exec/index.ts';
 import { iptablesChainName, nftComment } from '../../lib/ipmasq/names.ts';
 import type { MasqAddress } from '../../lib/ipmasq/types.ts';
 

@@ -14,7 +14,7 @@ import { Nft } from '../../../lib/nft/index.ts';
 const noNft = new Nft(() => Promise.resolve({ request: () => Promise.resolve([]), batch: () => Promise.resolve(), close: () => undefined }));
 import { quoteRestoreArg } from '../../../lib/ipmasq/iptables.ts';
 import { iptablesChainName, iptablesComment } from '../../../lib/ipmasq/names.ts';
-import type { CommandResult, CommandRunner } from '../../../lib/ipmasq/run.ts';
+import type { CommandResult, CommandRunner } from '../../../lib/exec/index.ts';
 
 const att = { network: 'cbr0', ifname: 'eth0', containerId: 'c1' };
 const chain = iptablesChainName('cbr0', 'c1');
