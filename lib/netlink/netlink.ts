@@ -328,20 +328,8 @@ class RtNetlink implements Netlink {
  */
 export async function conntrackDeleteByDstPort(family: IpFamily, proto: number, ports: readonly number[], ns?: Netns, options: OpenNetlinkOptions = {}): Promise<number> {
   if (ports.length === 0) return 0;
-  const pkg = await loadNetlinkPackage();
   const where = ns === undefined ? 'the current network namespace' : `netns ${ns.path}`;
-  let sock;
-  try {
-    if (ns === undefined) {
-      sock = createSocket(pkg, C.NETLINK_NETFILTER);
-    } else {
-      await netnsReady();
-      sock = ns.run(() => createSocket(pkg, C.NETLINK_NETFILTER));
-    }
-  } catch (err) {
-    throw new NetlinkError(`failed to open a netfilter netlink socket in ${where}: ${causeText(err)}`, { cause: err });
-  }
-  const t = new Transport(sock, options.timeoutMs ?? 10_000);
+  const t = await openNetfilter(ns, options);
   const wanted = new Set(ports);
   try {
     let replies: Reply[];

@@ -12,7 +12,7 @@ import { Nft } from '../../../lib/nft/index.ts';
 
 /** nf_tables that holds nothing (the unit tests never reach the kernel). */
 const noNft = new Nft(() => Promise.resolve({ request: () => Promise.resolve([]), batch: () => Promise.resolve(), close: () => undefined }));
-import { quoteRestoreArg } from '../../../lib/ipmasq/iptables.ts';
+import { quoteRestoreArg } from '../../../lib/iptables/index.ts';
 import { iptablesChainName, iptablesComment } from '../../../lib/ipmasq/names.ts';
 import type { CommandResult, CommandRunner } from '../../../lib/exec/index.ts';
 
