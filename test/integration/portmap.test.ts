@@ -197,6 +197,20 @@ describe('portmap details', () => {
     expect(lab.nft()).not.toContain(pod.containerId);
   });
 
+  it('works with the nftables backend on a node without the nft program (netlink in the process)', async () => {
+    lab = new PortmapLab();
+    const pod = lab.pod();
+    await lab.serve(pod, ['tcp:80']);
+    const conf = lab.conf({ mappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], pod, extra: { backend: 'nftables' } });
+    const env = { PATH: '/nonexistent' };
+    ok(await lab.call({ command: 'ADD', conf, pod, env }));
+    expect(lab.nft()).toContain(`tcp dport 8080 dnat to 10.88.0.2:80 comment "${pod.containerId}"`);
+    expect(await lab.probe(lab.remote, 'tcp', NODE_V4, 8080)).toBe(pod.name);
+    ok(await lab.call({ command: 'CHECK', conf, pod, env }));
+    ok(await lab.call({ command: 'DEL', conf, pod, env, netns: '' }));
+    expect(lab.nft()).not.toContain(pod.containerId);
+  });
+
   it('uses an external mark chain and extra conditions as asked', async () => {
     lab = new PortmapLab();
     const pod = lab.pod();
