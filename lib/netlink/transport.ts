@@ -94,6 +94,14 @@ export class Transport {
     const waiting = new Set(seqs.filter((_, i) => (reqs[i]!.flags & C.NLM_F_ACK) !== 0));
     const all = new Set(seqs);
     const datagram = Buffer.concat(reqs.map((r, i) => nlmsg(r, seqs[i]!)));
+    if (datagram.length > 64 * 1024) {
+      // one datagram must fit the send buffer (EMSGSIZE otherwise); the kernel caps this at net.core.wmem_max
+      try {
+        this.sock.setSendBufferSize(datagram.length + 64 * 1024);
+      } catch {
+        // the send fails with EMSGSIZE and says so
+      }
+    }
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (fn: () => void): void => {

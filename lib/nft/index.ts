@@ -68,7 +68,8 @@ export class Nft {
     } catch (err) {
       let text: string;
       try {
-        text = scriptText(table, ops).trimEnd().replaceAll('\n', '; ');
+        const shown = scriptText(table, ops.slice(0, 8)).trimEnd().replaceAll('\n', '; ');
+        text = ops.length > 8 ? `${shown}; … ${ops.length - 8} more` : shown;
       } catch {
         text = `${ops.length} operations`;
       }

@@ -1,7 +1,8 @@
 /**
  * The nf_tables netlink encoding of the values in types.ts (pure: no socket).
  * A transaction becomes one nfnetlink batch (BATCH_BEGIN, NEWTABLE, NEWCHAIN,
- * DELRULE, NEWRULE…, BATCH_END) that the kernel applies whole or not at all;
+ * DELRULE, NEWRULE…, BATCH_END) that the kernel applies whole or not at all
+ * (only the last change asks for an ACK; a failing one is reported anyway);
  * each statement becomes the expressions `nft` itself generates for it
  * (checked by test/integration/nft.test.ts against `nft --debug=netlink` of
  * the same rules written as text). Rules listed from the kernel are decoded
@@ -284,8 +285,11 @@ export function batchMessages(table: Table, ops: readonly Op[]): NlRequest[] {
         break;
     }
   }
-  msgs.push({ type: NFNL_MSG_BATCH_END, flags: 0, body });
-  return msgs;
+  // only the last change asks for an ACK: the kernel reports every failing message anyway, and one ACK per
+  // message of a large batch (GC of many rules) could overflow the socket's receive buffer
+  const framed = msgs.map((m, i) => (i === 0 || i === msgs.length - 1 ? m : { ...m, flags: m.flags & ~NLM_F_ACK }));
+  framed.push({ type: NFNL_MSG_BATCH_END, flags: 0, body });
+  return framed;
 }
 
 /** A dump of the rules of `table` (of one chain when given). */

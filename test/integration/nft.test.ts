@@ -178,5 +178,19 @@ describe('lib/nft through netlink', () => {
     const ops: Op[] = [{ op: 'addTable', table: t }, { op: 'addChain', chain: { name: 'c' } }, { op: 'deleteRule', chain: 'c', handle: 999999 }];
     await expect(nft.apply(t, ops)).rejects.toThrow(/nftables transaction on table ip nf_atomic failed: .*(No such file|ENOENT)/);
     expect(sh(nsA, ['nft', 'list', 'tables'])).not.toContain('nf_atomic');
+    // a failing change in the middle (only the last one asks for an ACK) is reported all the same
+    const middle: Op[] = [{ op: 'addTable', table: t }, { op: 'addChain', chain: { name: 'c' } }, { op: 'deleteRule', chain: 'c', handle: 999999 }, { op: 'addChain', chain: { name: 'd' } }];
+    await expect(nft.apply(t, middle)).rejects.toThrow(/nftables transaction on table ip nf_atomic failed/);
+    expect(sh(nsA, ['nft', 'list', 'tables'])).not.toContain('nf_atomic');
+  });
+
+  it('applies large transactions (3000 rules in, then out, one batch each)', async () => {
+    const t: Table = { family: 'ip', name: 'nf_large' };
+    const rules: Op[] = Array.from({ length: 3000 }, (_, i) => ({ op: 'addRule', rule: { chain: 'c', stmts: [{ kind: 'port', proto: 'tcp', field: 'dport', op: '==', port: 1000 + i }, { kind: 'accept' }], comment: `r${i}` } }));
+    await nft.apply(t, [{ op: 'addTable', table: t }, { op: 'addChain', chain: { name: 'c' } }, ...rules]);
+    const listed = await nft.rules('ip', 'nf_large');
+    expect(listed).toHaveLength(3000);
+    await nft.apply(t, listed.map((r) => ({ op: 'deleteRule', chain: r.chain, handle: r.handle })));
+    expect(await nft.rules('ip', 'nf_large')).toEqual([]);
   });
 });
