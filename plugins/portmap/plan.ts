@@ -7,7 +7,6 @@
  * fillDnatRules, genSetMarkChain, genMarkMasqChain, portmap_nftables.go.)
  */
 import { bits, parseIp } from '../../lib/ip.ts';
-import { scriptText } from '../../lib/nft/text.ts';
 import { PRIORITY, type Op, type Rule, type Stmt, type Table } from '../../lib/nft/types.ts';
 import { sha512Hex } from '../../lib/sha512.ts';
 import type { ContainerIp, PortMapConfig, PortMapping } from './config.ts';
@@ -195,11 +194,6 @@ export function nftAddOps(cfg: PortMapConfig, containerId: string, c: ContainerI
   for (const s of staleHandles) ops.push({ op: 'deleteRule', chain: s.chain, handle: s.handle });
   for (const rule of planNftRules(cfg, containerId, c)) ops.push({ op: 'addRule', rule });
   return ops;
-}
-
-/** The same transaction as an `nft -f` script. */
-export function nftAddScript(cfg: PortMapConfig, containerId: string, c: ContainerIp, staleHandles: readonly { chain: string; handle: number }[]): string {
-  return scriptText(nftTable(c.family), nftAddOps(cfg, containerId, c, staleHandles));
 }
 
 /** UDP host ports whose stale conntrack entries ADD flushes, per family of the container's addresses. */
