@@ -12,8 +12,8 @@ const restrictedImports = (allow) => ({
         ...(allow.includes('child_process')
           ? []
           : [
-              { name: 'child_process', message: 'Only lib/ipmasq and lib/cni/invoke run programs.' },
-              { name: 'node:child_process', message: 'Only lib/ipmasq and lib/cni/invoke run programs.' },
+              { name: 'child_process', message: 'Only lib/exec and lib/cni/invoke run programs.' },
+              { name: 'node:child_process', message: 'Only lib/exec and lib/cni/invoke run programs.' },
             ]),
       ],
     },
@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   { files: ['lib/netlink/**/*.ts'], rules: restrictedImports(['netlink']) },
-  { files: ['lib/ipmasq/**/*.ts', 'lib/cni/invoke.ts', 'tools/conformance/sandbox.ts'], rules: restrictedImports(['child_process']) },
+  { files: ['lib/exec/**/*.ts', 'lib/cni/invoke.ts', 'tools/conformance/sandbox.ts'], rules: restrictedImports(['child_process']) },
   { files: ['lib/cni/main.ts', 'cmd/entry.ts'], rules: { 'no-restricted-properties': 'off' } },
   { files: ['test/**/*.ts'], rules: { ...restrictedImports(['child_process']), '@typescript-eslint/no-unsafe-member-access': 'off', '@typescript-eslint/no-unsafe-assignment': 'off' } },
 );

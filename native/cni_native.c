@@ -638,6 +638,7 @@ static long long mono_ms(void) {
 
 struct nl_wait {
   uint32_t seq;
+  int wants; /* asked for an answer (NLM_F_ACK or a dump): the call waits for its end */
   int done;
 };
 
@@ -653,8 +654,8 @@ static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nlTransact(fd, request: Buffer, timeoutMs)");
     return NULL;
   }
-  /* the sequence numbers that wait for an answer */
-  size_t nwait = 0, cap = 8;
+  /* every sequence number of the request; those that asked for an answer are waited for */
+  size_t nwait = 0, left = 0, cap = 8;
   struct nl_wait *waits = malloc(cap * sizeof *waits);
   if (waits == NULL) return throw_errno(env, "malloc", ENOMEM);
   for (size_t off = 0; off + NLMSG_HDRLEN <= req_len;) {
@@ -664,17 +665,23 @@ static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, NULL, "nlTransact: malformed request");
       return NULL;
     }
-    if (h->nlmsg_flags & (NLM_F_ACK | NLM_F_DUMP)) {
-      if (nwait == cap) {
-        struct nl_wait *more = realloc(waits, (cap *= 2) * sizeof *waits);
-        if (more == NULL) { free(waits); return throw_errno(env, "malloc", ENOMEM); }
-        waits = more;
-      }
-      waits[nwait].seq = h->nlmsg_seq;
-      waits[nwait].done = 0;
-      nwait++;
+    if (nwait == cap) {
+      struct nl_wait *more = realloc(waits, (cap *= 2) * sizeof *waits);
+      if (more == NULL) { free(waits); return throw_errno(env, "malloc", ENOMEM); }
+      waits = more;
     }
+    waits[nwait].seq = h->nlmsg_seq;
+    waits[nwait].wants = (h->nlmsg_flags & (NLM_F_ACK | NLM_F_DUMP)) != 0;
+    waits[nwait].done = 0;
+    if (waits[nwait].wants) left++;
+    nwait++;
     off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  if (req_len > 64 * 1024) {
+    /* one datagram must fit the send buffer (EMSGSIZE otherwise: a large nf_tables batch);
+     * the kernel caps this at net.core.wmem_max, and the send says so if it is still too small */
+    int size = (int)(req_len + 64 * 1024);
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   }
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
   for (;;) {
@@ -689,7 +696,6 @@ static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
   size_t out_len = 0, out_cap = 0, buf_cap = 0;
   int err = 0;
   const char *where = NULL;
-  size_t left = nwait;
   long long deadline = mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
   while (left > 0) {
     long long wait_ms = deadline - mono_ms();
@@ -725,6 +731,9 @@ static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
         if (waits[i].seq == h->nlmsg_seq && !waits[i].done) { w = &waits[i]; break; }
       }
       if (w == NULL) continue; /* a stale answer to an earlier request */
+      /* a message that asked for no answer still gets one when it fails (an nf_tables batch
+       * aborted in the middle): keep its error, wait for nothing more of it */
+      if (!w->wants && h->nlmsg_type != NLMSG_ERROR) continue;
       size_t room = NLMSG_ALIGN(h->nlmsg_len);
       if (out_len + room > out_cap) {
         size_t nc = out_cap == 0 ? 16384 : out_cap;
@@ -740,7 +749,7 @@ static napi_value js_nl_transact(napi_env env, napi_callback_info info) {
       out_len += room;
       if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
         w->done = 1;
-        left--;
+        if (w->wants) left--;
       }
     }
     if (err != 0) break;

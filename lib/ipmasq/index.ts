@@ -5,7 +5,8 @@
  * teardown and GC always try both, since the pod may have been added by
  * another version or configuration of the plugin.
  */
-import { execRunner, type CommandRunner } from './run.ts';
+import { Nft } from '../nft/index.ts';
+import { execRunner, type CommandRunner } from '../exec/index.ts';
 import { IptablesMasq } from './iptables.ts';
 import { NftablesMasq } from './nftables.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
@@ -17,9 +18,10 @@ export class IpMasq {
   readonly iptables: IptablesMasq;
   readonly nftables: MasqBackend;
 
-  constructor(run: CommandRunner = execRunner) {
+  /** `run` runs iptables; `nft` reaches nf_tables (netlink, in the namespace it was made for). */
+  constructor(run: CommandRunner = execRunner, nft: Nft = new Nft()) {
     this.iptables = new IptablesMasq(run);
-    this.nftables = new NftablesMasq(run);
+    this.nftables = new NftablesMasq(nft);
   }
 
   /** The backend to set up with: the configured one, else iptables unless only nftables is usable. */
@@ -43,7 +45,7 @@ export class IpMasq {
     await this.both((b) => b.gc(network, valid));
   }
 
-  /** Runs `fn` on both backends at once: they share no state, and each costs a program run or more. */
+  /** Runs `fn` on both backends at once: they share no state. */
   private async both(fn: (b: MasqBackend) => Promise<void>): Promise<void> {
     const backends = [this.iptables, this.nftables];
     const outcomes = await Promise.allSettled(backends.map((b) => fn(b)));

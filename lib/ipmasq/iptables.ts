@@ -15,53 +15,14 @@
  * second subnet is masqueraded).
  */
 import { formatIp, parseIp } from '../netlink/ip.ts';
-import { type CommandRunner, CommandError } from './run.ts';
+import { type CommandRunner, CommandError } from '../exec/index.ts';
+import { iptablesBin, listNat, restoreLine, restoreNat, runNatList } from '../iptables/index.ts';
 import { iptablesChainName, iptablesComment } from './names.ts';
 import { networkOf } from './nftables.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 const FAMILIES = [4, 6] as const;
-
-/** Splits one line of `iptables -S` into arguments, undoing its double-quote quoting. */
-export function splitRuleLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inQuote = false;
-  let have = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (inQuote) {
-      if (c === '\\' && i + 1 < line.length) {
-        cur += line[++i]!;
-      } else if (c === '"') {
-        inQuote = false;
-      } else {
-        cur += c;
-      }
-    } else if (c === '"') {
-      inQuote = true;
-      have = true;
-    } else if (c === ' ') {
-      if (have) out.push(cur);
-      cur = '';
-      have = false;
-    } else {
-      cur += c;
-      have = true;
-    }
-  }
-  if (have) out.push(cur);
-  return out;
-}
-
-/** One argument of an iptables-restore line, quoted as iptables-save quotes it. */
-export function quoteRestoreArg(arg: string): string {
-  if (arg !== '' && !/[\s"\\']/.test(arg)) return arg;
-  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-const restoreLine = (args: readonly string[]): string => args.map(quoteRestoreArg).join(' ');
 
 function valueAfter(args: readonly string[], flag: string): string | undefined {
   const i = args.indexOf(flag);
@@ -100,7 +61,7 @@ export class IptablesMasq implements MasqBackend {
   constructor(private readonly run: CommandRunner) {}
 
   private bin(family: 4 | 6): string {
-    return family === 4 ? 'iptables' : 'ip6tables';
+    return iptablesBin(family);
   }
 
   private async ipt(family: 4 | 6, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -118,21 +79,13 @@ export class IptablesMasq implements MasqBackend {
   }
 
   private async listNow(family: 4 | 6): Promise<string[][] | undefined> {
-    const r = await this.ipt(family, ['-S']);
-    if (r.code !== 0) return undefined;
-    return r.stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map(splitRuleLine);
+    return (await listNat(this.run, family))?.lines.map((l) => [...l]);
   }
 
   /** Applies lines to the nat table in one transaction. */
   private async restore(family: 4 | 6, lines: readonly string[]): Promise<void> {
     if (family === 4) this.usableListing = undefined;
-    const cmd = `${this.bin(family)}-restore`;
-    const input = ['*nat', ...lines, 'COMMIT', ''].join('\n');
-    const r = await this.run(cmd, ['-w', '--noflush'], input);
-    if (r.code !== 0) throw new CommandError(cmd, ['-w', '--noflush'], r);
+    await restoreNat(this.run, family, lines);
   }
 
   async usable(): Promise<boolean> {
@@ -167,8 +120,7 @@ export class IptablesMasq implements MasqBackend {
     if (mine.length === 0) return;
     const listing = await this.list(f);
     if (listing === undefined) {
-      const r = await this.ipt(f, ['-S']);
-      throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], r);
+      throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], await runNatList(this.run, f));
     }
     // the chain is per (network, containerID): keep the subnets another interface of the same container put there
     const subnets: string[] = [];

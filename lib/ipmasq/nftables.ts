@@ -4,17 +4,14 @@
  * every ADD (multicast returns, then goto masq_checks), and one rule per
  * address in `masq_checks` whose comment starts with a hash of (network) and
  * of (ifname:containerID), so that teardown and GC find rules by comment.
+ * Through nf_tables netlink in our process (lib/nft): one listing and one
+ * transaction per change, no `nft` program.
  */
-import { type CommandRunner, CommandError } from './run.ts';
+import { Nft, type DecodedRule, type Op, type Rule, type Stmt, type Table } from '../nft/index.ts';
+import { PRIORITY } from '../nft/types.ts';
 import { NFT_MASQ_CHAIN, NFT_TABLE, nftComment, nftInstanceHash, nftNetworkHash } from './names.ts';
 import type { GcAttachment, MasqAddress, MasqAttachment, MasqBackend } from './types.ts';
-import { isObject } from '../cni/conf.ts';
 import { formatCidr, networkAddress, parseCidr } from '../ip.ts';
-
-interface NftRule {
-  handle: number;
-  comment: string | undefined;
-}
 
 /** "10.244.1.5/24" → "10.244.1.0/24" (the pod's subnet), printed as Go prints it. */
 export function networkOf(cidr: string): string {
@@ -23,67 +20,60 @@ export function networkOf(cidr: string): string {
   return formatCidr({ ip: networkAddress(net), prefix: net.prefix });
 }
 
+export const MASQ_TABLE: Table = { family: 'inet', name: NFT_TABLE, comment: 'Masquerading for plugins from github.com/containernetworking/plugins' };
+
+const multicast = (proto: 'ip' | 'ip6', cidr: string): Stmt => ({ kind: 'addr', proto, field: 'daddr', op: '==', net: parseCidr(cidr)! });
+
+/** The rule of one address: `ip saddr == <ip> ip daddr != <subnet> masquerade comment "<comment>"` (pure). */
+export function masqRule(addr: MasqAddress, comment: string): Rule {
+  const net = parseCidr(addr.cidr);
+  if (net === undefined) throw new Error(`invalid CIDR ${addr.cidr}`);
+  const proto = net.ip.family === 4 ? 'ip' : 'ip6';
+  const stmts: Stmt[] = [
+    { kind: 'addr', proto, field: 'saddr', op: '==', net: { ip: net.ip, prefix: net.ip.family === 4 ? 32 : 128 } },
+    { kind: 'addr', proto, field: 'daddr', op: '!=', net: { ip: networkAddress(net), prefix: net.prefix } },
+    { kind: 'masquerade' },
+  ];
+  return { chain: NFT_MASQ_CHAIN, stmts, comment };
+}
+
+/** The transaction of a setup (pure): table, chains, the rewritten postrouting chain, stale rules out, new rules in. */
+export function masqSetupOps(a: MasqAttachment, addrs: readonly MasqAddress[], stale: readonly { handle: number }[]): Op[] {
+  const comment = nftComment(a.network, a.ifname, a.containerId);
+  return [
+    { op: 'addTable', table: MASQ_TABLE },
+    { op: 'addChain', chain: { name: NFT_MASQ_CHAIN, comment: 'Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet' } },
+    { op: 'addChain', chain: { name: 'postrouting', base: { type: 'nat', hook: 'postrouting', priority: PRIORITY.srcnat } } },
+    { op: 'flushChain', chain: 'postrouting' },
+    { op: 'addRule', rule: { chain: 'postrouting', stmts: [multicast('ip', '224.0.0.0/4'), { kind: 'return' }] } },
+    { op: 'addRule', rule: { chain: 'postrouting', stmts: [multicast('ip6', 'ff00::/8'), { kind: 'return' }] } },
+    { op: 'addRule', rule: { chain: 'postrouting', stmts: [{ kind: 'goto', chain: NFT_MASQ_CHAIN }] } },
+    ...stale.map((r): Op => ({ op: 'deleteRule', chain: NFT_MASQ_CHAIN, handle: r.handle })),
+    ...addrs.map((addr): Op => ({ op: 'addRule', rule: masqRule(addr, comment) })),
+  ];
+}
+
 export class NftablesMasq implements MasqBackend {
   readonly name = 'nftables';
-  constructor(private readonly run: CommandRunner) {}
-
-  private async script(text: string): Promise<void> {
-    const r = await this.run('nft', ['-f', '-'], text);
-    if (r.code !== 0) throw new CommandError('nft', ['-f', '-'], r);
-  }
+  constructor(private readonly nft: Nft = new Nft()) {}
 
   /** The rules of masq_checks with their handles and comments; [] when the table or chain does not exist. */
-  private async rules(): Promise<NftRule[]> {
-    const r = await this.run('nft', ['-j', 'list', 'chain', 'inet', NFT_TABLE, NFT_MASQ_CHAIN]);
-    if (r.code !== 0) {
-      if (/No such file or directory|does not exist/i.test(r.stderr)) return [];
-      throw new CommandError('nft', ['-j', 'list', 'chain', 'inet', NFT_TABLE, NFT_MASQ_CHAIN], r);
-    }
-    const parsed: unknown = JSON.parse(r.stdout);
-    const out: NftRule[] = [];
-    const items = isObject(parsed) && Array.isArray(parsed['nftables']) ? (parsed['nftables'] as unknown[]) : [];
-    for (const item of items) {
-      if (!isObject(item) || !isObject(item['rule'])) continue;
-      const rule = item['rule'];
-      if (typeof rule['handle'] !== 'number') continue;
-      out.push({ handle: rule['handle'], comment: typeof rule['comment'] === 'string' ? rule['comment'] : undefined });
-    }
-    return out;
+  private rules(): Promise<DecodedRule[]> {
+    return this.nft.rules('inet', NFT_TABLE, NFT_MASQ_CHAIN);
   }
 
-  async usable(): Promise<boolean> {
-    try {
-      return (await this.run('nft', ['list', 'tables'])).code === 0;
-    } catch {
-      return false;
-    }
+  usable(): Promise<boolean> {
+    return this.nft.available();
   }
 
   async setup(a: MasqAttachment, addrs: readonly MasqAddress[]): Promise<void> {
     const prefix = nftInstanceHash(a.network, a.ifname, a.containerId);
     const stale = (await this.rules()).filter((r) => r.comment?.startsWith(prefix) === true);
-    const comment = nftComment(a.network, a.ifname, a.containerId);
-    const t = `inet ${NFT_TABLE}`;
-    const lines = [
-      `add table ${t} { comment "Masquerading for plugins from github.com/containernetworking/plugins" ; }`,
-      `add chain ${t} ${NFT_MASQ_CHAIN} { comment "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet" ; }`,
-      `add chain ${t} postrouting { type nat hook postrouting priority srcnat ; }`,
-      `flush chain ${t} postrouting`,
-      `add rule ${t} postrouting ip daddr == 224.0.0.0/4 return`,
-      `add rule ${t} postrouting ip6 daddr == ff00::/8 return`,
-      `add rule ${t} postrouting goto ${NFT_MASQ_CHAIN}`,
-      ...stale.map((r) => `delete rule ${t} ${NFT_MASQ_CHAIN} handle ${r.handle}`),
-      ...addrs.map((addr) => {
-        const ip = addr.family === 4 ? 'ip' : 'ip6';
-        return `add rule ${t} ${NFT_MASQ_CHAIN} ${ip} saddr == ${addr.cidr.split('/')[0]!} ${ip} daddr != ${networkOf(addr.cidr)} masquerade comment "${comment}"`;
-      }),
-    ];
-    await this.script(`${lines.join('\n')}\n`);
+    await this.nft.apply(MASQ_TABLE, masqSetupOps(a, addrs, stale));
   }
 
-  private async deleteRules(rules: readonly NftRule[]): Promise<void> {
-    if (rules.length === 0) return;
-    await this.script(`${rules.map((r) => `delete rule inet ${NFT_TABLE} ${NFT_MASQ_CHAIN} handle ${r.handle}`).join('\n')}\n`);
+  private async deleteRules(rules: readonly DecodedRule[]): Promise<void> {
+    await this.nft.apply(MASQ_TABLE, rules.map((r) => ({ op: 'deleteRule', chain: NFT_MASQ_CHAIN, handle: r.handle })));
   }
 
   async teardown(a: MasqAttachment): Promise<void> {

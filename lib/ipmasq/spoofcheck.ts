@@ -15,7 +15,7 @@
  * refID, so it works when the namespace and the interface are gone.
  */
 import { isObject } from '../cni/conf.ts';
-import { type CommandRunner, CommandError, execRunner } from './run.ts';
+import { type CommandRunner, CommandError, execRunner } from '../exec/index.ts';
 
 export const SPOOF_TABLE = 'nat';
 export const SPOOF_BASE_CHAIN = 'PREROUTING';

@@ -2,7 +2,8 @@
  * Typed rtnetlink facade: the only code that may use the raw `netlink`
  * package (an ESLint rule enforces it). See README.md beside this file.
  */
-export { conntrackDeleteByDstPort, openNetlink, openNetlinkSocket, withNetlink, type OpenNetlinkOptions } from './netlink.ts';
+export { conntrackDeleteByDstPort, openNetfilter, openNetlink, openNetlinkSocket, withNetlink, type NetfilterHandle, type OpenNetlinkOptions } from './netlink.ts';
+export type { NlRequest } from './encode.ts';
 export { frame, parseMessages, type RawReply, type Reply, type Transport } from './transport.ts';
 export { KernelError, NetlinkError } from './errors.ts';
 export type * from './types.ts';

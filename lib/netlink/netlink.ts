@@ -428,6 +428,23 @@ export async function conntrackDeleteByDstPort(family: IpFamily, proto: number, 
   }
 }
 
+/**
+ * A NETLINK_NETFILTER socket for the nf_tables code (lib/nft), through this
+ * facade's transport: `request` for one message (a dump), `batch` for an
+ * nfnetlink batch applied as one transaction. The caller encodes and decodes.
+ */
+export interface NetfilterHandle {
+  request(req: E.NlRequest): Promise<Reply[]>;
+  batch(reqs: readonly E.NlRequest[]): Promise<void>;
+  close(): void;
+}
+
+/** Opens a NETLINK_NETFILTER handle in `ns` (or the current namespace). */
+export async function openNetfilter(ns?: Netns, options: OpenNetlinkOptions = {}): Promise<NetfilterHandle> {
+  const t = await openNetlinkSocket(C.NETLINK_NETFILTER, ns, options);
+  return { request: (req) => t.request(req), batch: (reqs) => t.batch(reqs), close: () => t.close() };
+}
+
 function vlanText(o: BridgeVlanOptions): string {
   let s = `VLAN ${o.vid}`;
   if (o.vidEnd !== undefined) s += `-${o.vidEnd}`;

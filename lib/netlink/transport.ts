@@ -7,9 +7,10 @@
  * needs no second addon. Requests are encoded by encode.ts, replies decoded
  * by decode.ts, and errors read here.
  *
- * Two entry points: `request` (one message of encode.ts, REQUEST|ACK added,
- * the kernel's errno thrown, the ACK dropped) for the facade's verbs, and
- * `exchange` (any complete messages, e.g. an nf_tables batch; every answer
+ * Three entry points: `request` (one message of encode.ts, REQUEST|ACK added,
+ * the kernel's errno thrown, the ACK dropped) for the facade's verbs, `batch`
+ * (an nf_tables transaction: several messages in one datagram, the first
+ * error thrown; lib/nft), and `exchange` (any complete messages, every answer
  * returned as is, errors included) for protocols built on top of it.
  */
 import { constants as osConstants } from 'node:os';
@@ -134,6 +135,22 @@ export class Transport {
       const replies = collect(this.exchange(frame(req.type, req.flags | C.NLM_F_REQUEST | C.NLM_F_ACK, seq, req.body)));
       if (!dump || !replies.some((r) => (r.flags & C.NLM_F_DUMP_INTR) !== 0)) return replies;
       if (attempt >= DUMP_RETRIES) throw new KernelError(EINTR, `dump interrupted ${DUMP_RETRIES} times by concurrent changes`);
+    }
+  }
+
+  /**
+   * Sends several messages in one datagram (an nfnetlink batch: BEGIN, the
+   * changes, END, applied by the kernel as one transaction; NLM_F_REQUEST
+   * added) and waits for the answer to each message sent with NLM_F_ACK in
+   * its flags. Rejects with the first error the kernel reports for any of them.
+   */
+  batch(reqs: readonly NlRequest[]): Promise<void> {
+    try {
+      const datagram = Buffer.concat(reqs.map((r) => frame(r.type, r.flags | C.NLM_F_REQUEST, this.nextSeq(), r.body)));
+      collect(this.exchange(datagram));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

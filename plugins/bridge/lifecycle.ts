@@ -78,7 +78,7 @@ export async function cmdStatus(args: CmdArgs, deps: BridgeDeps): Promise<void> 
   if (cfg.ipMasq) {
     if (cfg.ipMasqBackend !== undefined) {
       if (!(await deps.masq[cfg.ipMasqBackend].usable())) {
-        throw new CniError(CniCode.PluginNotAvailable, `ipMasq backend ${JSON.stringify(cfg.ipMasqBackend)} is not usable`, `running ${cfg.ipMasqBackend === 'iptables' ? 'iptables -t nat' : 'nft'} failed: the program is missing or the kernel refuses it`);
+        throw new CniError(CniCode.PluginNotAvailable, `ipMasq backend ${JSON.stringify(cfg.ipMasqBackend)} is not usable`, cfg.ipMasqBackend === 'iptables' ? 'running iptables -t nat failed: the program is missing or the kernel refuses it' : 'the kernel does not answer nf_tables requests');
       }
     } else if (!(await deps.masq.iptables.usable()) && !(await deps.masq.nftables.usable())) {
       throw new CniError(CniCode.PluginNotAvailable, 'ipMasq is set but neither iptables nor nftables is usable');

@@ -155,7 +155,7 @@ export async function cmdStatus(args: CmdArgs, deps: PortmapDeps): Promise<void>
   const cfg = parse(args);
   if (cfg.backend !== undefined) {
     if (!(await deps[cfg.backend].usable())) {
-      throw new CniError(CniCode.PluginNotAvailable, `portmap backend ${JSON.stringify(cfg.backend)} is not usable`, `running ${cfg.backend === 'iptables' ? 'iptables -t nat' : 'nft'} failed: the program is missing or the kernel refuses it`);
+      throw new CniError(CniCode.PluginNotAvailable, `portmap backend ${JSON.stringify(cfg.backend)} is not usable`, cfg.backend === 'iptables' ? 'running iptables -t nat failed: the program is missing or the kernel refuses it' : 'the kernel does not answer nf_tables requests');
     }
     return;
   }

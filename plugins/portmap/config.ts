@@ -9,7 +9,9 @@ import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { parsePrevResult } from '../../lib/cni/types/convert.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { formatIp, parseCidr, parseIp } from '../../lib/ip.ts';
+import type { Stmt } from '../../lib/nft/types.ts';
 import { portmapSchema } from '../../build/gen/schemas.mjs';
+import { checkIptablesConditions, parseNftConditions } from './conditions.ts';
 import { validatePortmap } from '../../build/gen/validators.mjs';
 
 export type BackendName = 'iptables' | 'nftables';
@@ -72,8 +74,12 @@ export interface PortMapConfig {
   /** The mark bit (13 unless set); undefined with externalSetMarkChain. */
   markMasqBit: number | undefined;
   externalSetMarkChain: string | undefined;
+  /** iptables conditions: arguments of the CNI-HOSTPORT-DNAT jumps (empty when the conditions are nftables ones). */
   conditionsV4: string[];
   conditionsV6: string[];
+  /** nftables conditions, parsed into match statements (empty when the conditions are iptables ones). */
+  nftConditionsV4: Stmt[];
+  nftConditionsV6: Stmt[];
   /** Configured backend; undefined: chosen at run time (or implied by backend-specific keys). */
   backend: BackendName | undefined;
   mappings: PortMapping[];
@@ -107,9 +113,26 @@ function parseMapping(m: RawMapping): PortMapping {
   return { hostPort: m.hostPort, containerPort: m.containerPort, protocol: proto as Protocol, hostIp, hostFamily };
 }
 
-/** iptables conditions start with "-" or "!"; anything else is an nftables expression. */
-export function isIptablesCondition(c: string): boolean {
-  return c.startsWith('-') || c.startsWith('!');
+/** iptables' chain name limit (XT_EXTENSION_MAXNAMELEN - 1). */
+const IPTABLES_CHAIN_MAX = 28;
+
+/** An iptables chain name given in the configuration: one restore argument, no option, no line break. */
+function checkChainName(key: string, name: string): void {
+   
+  if (name === '' || name.length > IPTABLES_CHAIN_MAX || /[\s"'\x00-\x1f\x7f]/.test(name) || name.startsWith('-') || name.startsWith('!')) {
+    throw invalid(`invalid ${key} ${JSON.stringify(name)}: an iptables chain name of 1-${IPTABLES_CHAIN_MAX} characters without spaces, quotes or control characters, not starting with - or !`);
+  }
+}
+
+/**
+ * Which backend a list of conditions is for, by its first entry as the
+ * reference decides (an iptables condition starts with "-" or "!"; an nft
+ * one never does); undefined for none (an empty first entry included).
+ */
+export function conditionsBackend(entries: readonly string[]): BackendName | undefined {
+  const first = entries[0];
+  if (first === undefined || first === '') return undefined;
+  return first.startsWith('-') || first.startsWith('!') ? 'iptables' : 'nftables';
 }
 
 /**
@@ -146,9 +169,9 @@ function conflicts(raw: RawPortMapConf): { iptables: string[]; nftables: string[
   if (raw.markMasqBit !== null && raw.markMasqBit !== undefined) ipt.push('markMasqBit');
   if (raw.externalSetMarkChain !== null && raw.externalSetMarkChain !== undefined) ipt.push('externalSetMarkChain');
   for (const key of ['conditionsV4', 'conditionsV6'] as const) {
-    const conds = raw[key] ?? [];
-    if (conds.some(isIptablesCondition)) ipt.push(key);
-    else if (conds.length > 0) nft.push(key);
+    const b = conditionsBackend(raw[key] ?? []);
+    if (b === 'iptables') ipt.push(key);
+    else if (b === 'nftables') nft.push(key);
   }
   return { iptables: ipt, nftables: nft };
 }
@@ -199,6 +222,20 @@ export function loadPortMapConfig(netConf: NetConf, ifName: string, opts: LoadOp
     if (!lenient) throw err;
   }
 
+  // DEL and GC need no conditions (rules are found by name and comment): a bad one must not block them
+  const conds = { conditionsV4: [] as string[], conditionsV6: [] as string[], nftConditionsV4: [] as Stmt[], nftConditionsV6: [] as Stmt[] };
+  if (!lenient) {
+    for (const key of ['conditionsV4', 'conditionsV6'] as const) {
+      const entries = raw[key] ?? [];
+      const kind = conditionsBackend(entries);
+      if (kind === 'iptables') conds[key] = checkIptablesConditions(key, entries);
+      else if (kind === 'nftables') conds[key === 'conditionsV4' ? 'nftConditionsV4' : 'nftConditionsV6'] = parseNftConditions(key, entries);
+      // the reference cannot tell their backend and passes them on as they are; we refuse them
+      else if (entries.some((e) => e !== '')) throw invalid(`invalid ${key}[0] "": the first condition decides the backend and must not be empty`);
+    }
+    if (external !== undefined) checkChainName('externalSetMarkChain', external);
+  }
+
   const lists = [raw['cni.dev/valid-attachments'], raw['cni.dev/attachments']].filter((l): l is RawAttachment[] => l !== null && l !== undefined);
   return {
     name: raw.name,
@@ -207,8 +244,7 @@ export function loadPortMapConfig(netConf: NetConf, ifName: string, opts: LoadOp
     masqAll: raw.masqAll === true,
     markMasqBit,
     externalSetMarkChain: external,
-    conditionsV4: [...(raw.conditionsV4 ?? [])],
-    conditionsV6: [...(raw.conditionsV6 ?? [])],
+    ...conds,
     backend,
     mappings,
     prevResult,

@@ -3,7 +3,7 @@
  * tests can replace a step; `defaultDeps()` is the real thing, made per call
  * (nothing is created at import).
  */
-import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
+import { type CommandRunner, execRunner } from '../../lib/exec/index.ts';
 import { conntrackDeleteByDstPort, openNetlink, type Netlink } from '../../lib/netlink/index.ts';
 import { sysctlSet } from '../../lib/netns/index.ts';
 import type { PortBackend } from './backend.ts';
@@ -24,7 +24,7 @@ export interface PortmapDeps {
 export function defaultDeps(run: CommandRunner = execRunner): PortmapDeps {
   return {
     iptables: new IptablesPortmap(run),
-    nftables: new NftablesPortmap(run),
+    nftables: new NftablesPortmap(),
     openHostNetlink: () => openNetlink(),
     setSysctl: (key, value) => sysctlSet(key, value),
     conntrackDelete: (family, proto, ports) => conntrackDeleteByDstPort(family, proto, ports),

@@ -9,9 +9,9 @@
  * jumps first in CNI-HOSTPORT-DNAT, so that the newest pod holding a host
  * port wins over a stale chain.
  */
-import { quoteRestoreArg, splitRuleLine } from '../../lib/ipmasq/iptables.ts';
+import { Listing, iptablesBin, listNat, listNatOrThrow, restoreLine, restoreNat } from '../../lib/iptables/index.ts';
 import { type FileLock, lockFileAsync } from '../../lib/lock.ts';
-import { type CommandRunner, CommandError } from '../../lib/ipmasq/run.ts';
+import type { CommandRunner } from '../../lib/exec/index.ts';
 import type { Attachment, PortBackend } from './backend.ts';
 import type { ContainerIp, PortMapConfig } from './config.ts';
 import {
@@ -31,35 +31,9 @@ import {
 } from './plan.ts';
 
 const FAMILIES = [4, 6] as const;
-const line = (args: readonly string[]): string => args.map(quoteRestoreArg).join(' ');
-const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const line = restoreLine;
 
-/** A parsed `iptables -S` listing of the nat table. */
-export class Listing {
-  constructor(readonly lines: readonly string[][]) {}
-
-  static parse(text: string): Listing {
-    return new Listing(text.split('\n').filter((l) => l !== '').map(splitRuleLine));
-  }
-
-  hasChain(chain: string): boolean {
-    return this.lines.some((l) => (l[0] === '-N' || l[0] === '-P') && l[1] === chain);
-  }
-
-  /** Rules of `chain`, as their arguments after the chain name. */
-  rules(chain: string): string[][] {
-    return this.lines.filter((l) => l[0] === '-A' && l[1] === chain).map((l) => l.slice(2));
-  }
-
-  hasRule(chain: string, args: readonly string[]): boolean {
-    return this.rules(chain).some((r) => sameArgs(r, args));
-  }
-
-  /** Rules of `chain` that end in `-j <target>` (how the reference's DEL finds them). */
-  jumpsTo(chain: string, target: string): string[][] {
-    return this.rules(chain).filter((r) => r.length >= 2 && r[r.length - 2] === '-j' && r[r.length - 1] === target);
-  }
-}
+export { Listing };
 
 /** The restore lines of an ADD for one family (pure: unit-tested). */
 export function addLines(listing: Listing, cfg: PortMapConfig, containerId: string, c: ContainerIp): string[] {
@@ -139,31 +113,24 @@ export class IptablesPortmap implements PortBackend {
   }
 
   private bin(f: 4 | 6): string {
-    return f === 4 ? 'iptables' : 'ip6tables';
+    return iptablesBin(f);
   }
 
   /** The nat table, or undefined when this family's nat table cannot be listed (no ip6tables, no IPv6 NAT). */
   async list(f: 4 | 6): Promise<Listing | undefined> {
-    let r;
     try {
-      r = await this.run(this.bin(f), ['-w', '-t', 'nat', '-S']);
+      return await listNat(this.run, f);
     } catch {
       return undefined;
     }
-    return r.code === 0 ? Listing.parse(r.stdout) : undefined;
   }
 
-  private async listOrThrow(f: 4 | 6): Promise<Listing> {
-    const r = await this.run(this.bin(f), ['-w', '-t', 'nat', '-S']);
-    if (r.code !== 0) throw new CommandError(this.bin(f), ['-w', '-t', 'nat', '-S'], r);
-    return Listing.parse(r.stdout);
+  private listOrThrow(f: 4 | 6): Promise<Listing> {
+    return listNatOrThrow(this.run, f);
   }
 
-  private async restore(f: 4 | 6, lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
-    const cmd = `${this.bin(f)}-restore`;
-    const r = await this.run(cmd, ['-w', '--noflush'], ['*nat', ...lines, 'COMMIT', ''].join('\n'));
-    if (r.code !== 0) throw new CommandError(cmd, ['-w', '--noflush'], r);
+  private restore(f: 4 | 6, lines: readonly string[]): Promise<void> {
+    return restoreNat(this.run, f, lines);
   }
 
   /**

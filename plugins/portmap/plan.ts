@@ -6,6 +6,8 @@
  * (containernetworking/plugins plugins/meta/portmap portmap_iptables.go
  * fillDnatRules, genSetMarkChain, genMarkMasqChain, portmap_nftables.go.)
  */
+import { bits, parseIp } from '../../lib/ip.ts';
+import { PRIORITY, type Op, type Rule, type Stmt, type Table } from '../../lib/nft/types.ts';
 import { sha512Hex } from '../../lib/sha512.ts';
 import type { ContainerIp, PortMapConfig, PortMapping } from './config.ts';
 
@@ -130,63 +132,68 @@ export function ownsMarkChains(cfg: PortMapConfig): boolean {
 export const NFT_TABLE = 'cni_hostport';
 export const NFT_CHAINS = ['hostports', 'hostip_hostports', 'masquerading'] as const;
 
-const nftFamily = (f: 4 | 6): string => (f === 4 ? 'ip' : 'ip6');
+export const nftTable = (f: 4 | 6): Table => ({ family: f === 4 ? 'ip' : 'ip6', name: NFT_TABLE, comment: 'CNI portmap plugin' });
 
-/** nft's quoted string: the reference's comments are container IDs, which never hold quotes. */
-function nftString(s: string): string {
-  return `"${s.replace(/["\\]/g, '')}"`;
-}
-
-/** The rules of one container address in `hostports` and `masquerading` (the reference's, HEAD layout). */
-export function planNftRules(cfg: PortMapConfig, containerId: string, c: ContainerIp): { chain: string; rule: string }[] {
-  const ipk = nftFamily(c.family);
-  const comment = `comment ${nftString(containerId)}`;
-  const out: { chain: string; rule: string }[] = [];
+/** The rules of one container address in `hostports` and `masquerading` (the reference's v1.9 layout). */
+export function planNftRules(cfg: PortMapConfig, containerId: string, c: ContainerIp): Rule[] {
+  const proto = c.family === 4 ? 'ip' : 'ip6';
+  const ip = parseIp(c.ip);
+  if (ip === undefined) throw new Error(`invalid container address ${c.ip}`);
+  const host = { ip, prefix: bits(ip.family) };
+  const out: Rule[] = [];
   for (const m of cfg.mappings) {
     if (m.hostFamily !== undefined && m.hostFamily !== c.family) continue;
-    const dst = m.hostIp === undefined ? '' : `${ipk} daddr ${m.hostIp} `;
-    out.push({ chain: 'hostports', rule: `${dst}${m.protocol} dport ${m.hostPort} dnat to ${ipPort(c, m.containerPort)} ${comment}` });
+    const stmts: Stmt[] = [];
+    if (m.hostIp !== undefined) {
+      const h = parseIp(m.hostIp)!;
+      stmts.push({ kind: 'addr', proto, field: 'daddr', op: '==', net: { ip: h, prefix: bits(h.family) } });
+    }
+    stmts.push({ kind: 'port', proto: m.protocol, field: 'dport', op: '==', port: m.hostPort }, { kind: 'dnat', addr: ip, port: m.containerPort });
+    out.push({ chain: 'hostports', stmts, comment: containerId });
   }
   if (cfg.snat && cfg.mappings.some((m) => m.hostFamily === undefined || m.hostFamily === c.family)) {
+    const toPod: Stmt = { kind: 'addr', proto, field: 'daddr', op: '==', net: host };
     if (cfg.masqAll) {
-      out.push({ chain: 'masquerading', rule: `${ipk} daddr ${c.ip} masquerade ${comment}` });
+      out.push({ chain: 'masquerading', stmts: [toPod, { kind: 'masquerade' }], comment: containerId });
     } else {
-      out.push({ chain: 'masquerading', rule: `${ipk} saddr ${c.ip} ${ipk} daddr ${c.ip} masquerade ${comment}` });
-      if (c.family === 4) out.push({ chain: 'masquerading', rule: `ip saddr 127.0.0.1 ip daddr ${c.ip} masquerade ${comment}` });
+      out.push({ chain: 'masquerading', stmts: [{ kind: 'addr', proto, field: 'saddr', op: '==', net: host }, toPod, { kind: 'masquerade' }], comment: containerId });
+      if (c.family === 4) {
+        const lo = { ip: parseIp('127.0.0.1')!, prefix: 32 };
+        out.push({ chain: 'masquerading', stmts: [{ kind: 'addr', proto, field: 'saddr', op: '==', net: lo }, toPod, { kind: 'masquerade' }], comment: containerId });
+      }
     }
   }
   return out;
 }
 
 /**
- * One `nft -f` transaction for one family: the table and chains (the shared
+ * One transaction for one family: the table and chains (the shared
  * `prerouting`, `output` and `hostports_all` rewritten, as the reference
  * does on every ADD), the deletion of this container's earlier rules (by
  * handle), and its new rules.
  */
-export function nftAddScript(cfg: PortMapConfig, containerId: string, c: ContainerIp, staleHandles: readonly { chain: string; handle: number }[]): string {
-  const t = `${nftFamily(c.family)} ${NFT_TABLE}`;
-  const conds = (c.family === 6 ? cfg.conditionsV6 : cfg.conditionsV4).join(' ');
-  const jump = `${conds === '' ? '' : `${conds} `}fib daddr type local jump hostports_all`;
-  const lines = [
-    `add table ${t} { comment "CNI portmap plugin" ; }`,
-    `add chain ${t} hostports`,
-    `add chain ${t} hostip_hostports`,
-    `add chain ${t} hostports_all`,
-    `flush chain ${t} hostports_all`,
-    `add rule ${t} hostports_all jump hostip_hostports`,
-    `add rule ${t} hostports_all jump hostports`,
-    `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; }`,
-    `flush chain ${t} prerouting`,
-    `add rule ${t} prerouting ${jump}`,
-    `add chain ${t} output { type nat hook output priority -100 ; }`,
-    `flush chain ${t} output`,
-    `add rule ${t} output ${jump}`,
+export function nftAddOps(cfg: PortMapConfig, containerId: string, c: ContainerIp, staleHandles: readonly { chain: string; handle: number }[]): Op[] {
+  const conds = c.family === 6 ? cfg.nftConditionsV6 : cfg.nftConditionsV4;
+  const entry: Stmt[] = [...conds, { kind: 'fibDaddrLocal' }, { kind: 'jump', chain: 'hostports_all' }];
+  const ops: Op[] = [
+    { op: 'addTable', table: nftTable(c.family) },
+    { op: 'addChain', chain: { name: 'hostports' } },
+    { op: 'addChain', chain: { name: 'hostip_hostports' } },
+    { op: 'addChain', chain: { name: 'hostports_all' } },
+    { op: 'flushChain', chain: 'hostports_all' },
+    { op: 'addRule', rule: { chain: 'hostports_all', stmts: [{ kind: 'jump', chain: 'hostip_hostports' }] } },
+    { op: 'addRule', rule: { chain: 'hostports_all', stmts: [{ kind: 'jump', chain: 'hostports' }] } },
+    { op: 'addChain', chain: { name: 'prerouting', base: { type: 'nat', hook: 'prerouting', priority: PRIORITY.dstnat } } },
+    { op: 'flushChain', chain: 'prerouting' },
+    { op: 'addRule', rule: { chain: 'prerouting', stmts: entry } },
+    { op: 'addChain', chain: { name: 'output', base: { type: 'nat', hook: 'output', priority: PRIORITY.dstnat } } },
+    { op: 'flushChain', chain: 'output' },
+    { op: 'addRule', rule: { chain: 'output', stmts: entry } },
   ];
-  if (cfg.snat) lines.push(`add chain ${t} masquerading { type nat hook postrouting priority srcnat ; }`);
-  for (const s of staleHandles) lines.push(`delete rule ${t} ${s.chain} handle ${s.handle}`);
-  for (const r of planNftRules(cfg, containerId, c)) lines.push(`add rule ${t} ${r.chain} ${r.rule}`);
-  return `${lines.join('\n')}\n`;
+  if (cfg.snat) ops.push({ op: 'addChain', chain: { name: 'masquerading', base: { type: 'nat', hook: 'postrouting', priority: PRIORITY.srcnat } } });
+  for (const s of staleHandles) ops.push({ op: 'deleteRule', chain: s.chain, handle: s.handle });
+  for (const rule of planNftRules(cfg, containerId, c)) ops.push({ op: 'addRule', rule });
+  return ops;
 }
 
 /** UDP host ports whose stale conntrack entries ADD flushes, per family of the container's addresses. */

@@ -9,7 +9,8 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../lib/cni/skel.ts';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
-import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
+import { Nft } from '../../lib/nft/index.ts';
+import { type CommandRunner, execRunner } from '../../lib/exec/index.ts';
 import { SpoofCheck } from '../../lib/ipmasq/spoofcheck.ts';
 import { iptablesChainName, nftComment } from '../../lib/ipmasq/names.ts';
 import { openNetlink } from '../../lib/netlink/index.ts';
@@ -44,7 +45,7 @@ async function run(o: { command: 'ADD' | 'DEL'; conf: Record<string, unknown>; p
   const plugin = createBridgePlugin({
     openHostNetlink: () => openNetlink(hostNs),
     hostSysctl: () => netnsSysctl(hostNs),
-    masq: new IpMasq(inHost),
+    masq: new IpMasq(inHost, Nft.in(hostNs)),
     spoof: new SpoofCheck(inHost),
   });
   let stdout = '';

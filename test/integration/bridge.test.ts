@@ -433,8 +433,11 @@ describe('GC and STATUS', () => {
   it('STATUS succeeds with a usable backend and is code 50 when the configured one is missing', async () => {
     const conf = env.conf({ cniVersion: '1.1.0', extra: { ipMasq: true, ipMasqBackend: 'nftables' } });
     ok(await env.call({ command: 'STATUS', conf }));
-    const e = err(await env.call({ command: 'STATUS', conf, env: { PATH: '/nonexistent' } }));
-    expect(e).toMatchObject({ code: 50, msg: 'ipMasq backend "nftables" is not usable' });
+    // nftables is reached through netlink: no nft program needed
+    ok(await env.call({ command: 'STATUS', conf, env: { PATH: '/nonexistent' } }));
+    const ipt = env.conf({ cniVersion: '1.1.0', extra: { ipMasq: true, ipMasqBackend: 'iptables' } });
+    const e = err(await env.call({ command: 'STATUS', conf: ipt, env: { PATH: '/nonexistent' } }));
+    expect(e).toMatchObject({ code: 50, msg: 'ipMasq backend "iptables" is not usable' });
     expect(err(await env.call({ command: 'STATUS', conf: env.conf({ cniVersion: '1.0.0' }) })).msg).toBe('config version does not allow STATUS');
     const noIpam = err(await env.call({ command: 'STATUS', conf: env.conf({ cniVersion: '1.1.0', ipam: { type: 'no-such-ipam' } }) }));
     expect(noIpam.code).toBe(50);

@@ -7,7 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
-import { execRunner, type CommandRunner } from '../../lib/ipmasq/run.ts';
+import { Nft } from '../../lib/nft/index.ts';
+import { openNetfilter } from '../../lib/netlink/index.ts';
+import { Netns, netnsReady } from '../../lib/netns/index.ts';
+import { execRunner, type CommandRunner } from '../../lib/exec/index.ts';
 import { iptablesChainName, nftComment } from '../../lib/ipmasq/names.ts';
 import type { MasqAddress } from '../../lib/ipmasq/types.ts';
 
@@ -25,15 +28,24 @@ const addrsA: MasqAddress[] = [
 ];
 const addrsB: MasqAddress[] = [{ cidr: '10.99.1.6/24', family: 4 }];
 
+let handle: Netns | undefined;
+/** nf_tables through netlink, in the test namespace. */
+const nftInNs = new Nft(async () => {
+  await netnsReady();
+  handle ??= Netns.open(`/run/netns/${ns}`);
+  return openNetfilter(handle);
+});
+
 beforeAll(() => {
   execFileSync('ip', ['netns', 'add', ns]);
 });
 afterAll(() => {
+  handle?.close();
   execFileSync('ip', ['netns', 'del', ns]);
 });
 
 describe('iptables backend', () => {
-  const masq = new IpMasq(inNs);
+  const masq = new IpMasq(inNs, nftInNs);
 
   it('creates the reference chain, rules and POSTROUTING jump, once however often it runs', async () => {
     await masq.setup('iptables', a, addrsA);
@@ -70,7 +82,7 @@ describe('iptables backend', () => {
 });
 
 describe('nftables backend', () => {
-  const masq = new IpMasq(inNs);
+  const masq = new IpMasq(inNs, nftInNs);
 
   it('creates the reference table, chains and a commented rule per address', async () => {
     await masq.setup('nftables', a, addrsA);

@@ -103,8 +103,13 @@ describe.each(['iptables', 'nftables'] as const)('portmap with the %s backend', 
     lab = new PortmapLab();
     const conf = { cniVersion: '1.1.0', name: 'pmnet', type: 'portmap', backend };
     ok(await lab.call({ command: 'STATUS', conf }));
-    const broken = err(await lab.call({ command: 'STATUS', conf, env: { PATH: '/nonexistent' } }));
-    expect(broken.code).toBe(50);
+    if (backend === 'iptables') {
+      const broken = err(await lab.call({ command: 'STATUS', conf, env: { PATH: '/nonexistent' } }));
+      expect(broken.code).toBe(50);
+    } else {
+      // nf_tables through netlink: no nft program needed
+      ok(await lab.call({ command: 'STATUS', conf, env: { PATH: '/nonexistent' } }));
+    }
   });
 });
 
@@ -152,6 +157,58 @@ describe('portmap details', () => {
     const e = err(await lab.call({ command: 'ADD', conf, pod }));
     expect(e.msg).toMatch(/failed to set up IPv6 port forwarding with iptables/);
     expect(lab.iptables()).not.toMatch(/CNI-DN-/);
+  });
+
+  it('refuses conditions and names that would inject commands into nft or iptables-restore (code 7, nothing installed)', async () => {
+    lab = new PortmapLab();
+    const pod = lab.pod();
+    const mappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ conditionsV4: ['ip saddr 10.0.0.0/8 ; add table ip nfinject'] }, /conditionsV4\[0\]/],
+      [{ conditionsV4: ['ip saddr 10.0.0.0/8', 'accept\nadd table ip nfinject'] }, /conditionsV4\[1\]/],
+      [{ backend: 'nftables', conditionsV6: ['ip6 saddr fd00::/8\nadd rule ip6 cni_hostport prerouting accept'] }, /conditionsV6\[0\]/],
+      [{ conditionsV4: ['iifname "x" counter accept'] }, /conditionsV4\[0\].*unsupported condition "counter"/],
+      [{ conditionsV4: ['-s', '10.0.0.0/8\n-A POSTROUTING -j ACCEPT'] }, /conditionsV4\[1\]/],
+      [{ externalSetMarkChain: 'X\n-A POSTROUTING -j ACCEPT' }, /externalSetMarkChain/],
+    ];
+    for (const [extra, msg] of cases) {
+      const e = err(await lab.call({ command: 'ADD', conf: lab.conf({ mappings, pod, extra }), pod }));
+      expect(e.code, JSON.stringify(extra)).toBe(7);
+      expect(e.msg).toMatch(msg);
+    }
+    expect(lab.sh(lab.node.name, 'nft', 'list', 'ruleset')).not.toMatch(/nfinject|cni_hostport|accept$/m);
+    expect(lab.iptables()).not.toMatch(/CNI-DN-|-j ACCEPT/);
+  });
+
+  it('turns nftables conditions into single matches in front of the hostports_all jump', async () => {
+    lab = new PortmapLab();
+    const pod = lab.pod();
+    await lab.serve(pod, ['tcp:80']);
+    const extra = { conditionsV4: ['ip', 'saddr', '!=', '10.99.0.0/16', 'iifname != "nfnone0"'], conditionsV6: ['ip6 daddr fd00:77::/64'] };
+    const conf = lab.conf({ mappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], pod, extra });
+    ok(await lab.call({ command: 'ADD', conf, pod }));
+    const t = lab.nft();
+    expect(t).toContain('ip saddr != 10.99.0.0/16 iifname != "nfnone0" fib daddr type local jump hostports_all');
+    expect(t).toContain('ip6 daddr fd00:77::/64 fib daddr type local jump hostports_all');
+    expect(await lab.probe(lab.remote, 'tcp', NODE_V4, 8080)).toBe(pod.name);
+    expect(await lab.probe(lab.remote, 'tcp', NODE_V6, 8080)).toBe(pod.name);
+    ok(await lab.call({ command: 'CHECK', conf, pod }));
+    ok(await lab.call({ command: 'DEL', conf, pod }));
+    expect(lab.nft()).not.toContain(pod.containerId);
+  });
+
+  it('works with the nftables backend on a node without the nft program (netlink in the process)', async () => {
+    lab = new PortmapLab();
+    const pod = lab.pod();
+    await lab.serve(pod, ['tcp:80']);
+    const conf = lab.conf({ mappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], pod, extra: { backend: 'nftables' } });
+    const env = { PATH: '/nonexistent' };
+    ok(await lab.call({ command: 'ADD', conf, pod, env }));
+    expect(lab.nft()).toContain(`tcp dport 8080 dnat to 10.88.0.2:80 comment "${pod.containerId}"`);
+    expect(await lab.probe(lab.remote, 'tcp', NODE_V4, 8080)).toBe(pod.name);
+    ok(await lab.call({ command: 'CHECK', conf, pod, env }));
+    ok(await lab.call({ command: 'DEL', conf, pod, env, netns: '' }));
+    expect(lab.nft()).not.toContain(pod.containerId);
   });
 
   it('uses an external mark chain and extra conditions as asked', async () => {

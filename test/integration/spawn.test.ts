@@ -1,5 +1,5 @@
 /**
- * The native addon's posix_spawn (lib/ipmasq/run.ts's only way to run iptables,
+ * The native addon's posix_spawn (lib/exec's only way to run iptables,
  * ip6tables and nft): exit codes, signals, stdin, large outputs, start
  * failures, the kill after a timeout, and runs at the same time.
  */
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/exec.ts';
 import { native } from '../../lib/native/loader.ts';
-import { execRunner } from '../../lib/ipmasq/run.ts';
+import { execRunner } from '../../lib/exec/index.ts';
 import { openNetlink } from '../../lib/netlink/index.ts';
 
 function spawnRaw(file: string, argv: string[], input: Buffer | null, timeoutMs: number) {

@@ -8,9 +8,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IpMasq } from '../../../lib/ipmasq/index.ts';
-import { quoteRestoreArg } from '../../../lib/ipmasq/iptables.ts';
+import { Nft } from '../../../lib/nft/index.ts';
+
+/** nf_tables that holds nothing (the unit tests never reach the kernel). */
+const noNft = new Nft(() => Promise.resolve({ request: () => Promise.resolve([]), batch: () => Promise.resolve(), close: () => undefined }));
+import { quoteRestoreArg } from '../../../lib/iptables/index.ts';
 import { iptablesChainName, iptablesComment } from '../../../lib/ipmasq/names.ts';
-import type { CommandResult, CommandRunner } from '../../../lib/ipmasq/run.ts';
+import type { CommandResult, CommandRunner } from '../../../lib/exec/index.ts';
 
 const att = { network: 'cbr0', ifname: 'eth0', containerId: 'c1' };
 const chain = iptablesChainName('cbr0', 'c1');
@@ -41,7 +45,7 @@ const v4Listing = ok(['-P POSTROUTING ACCEPT', `-N ${chain}`, `-A POSTROUTING -s
 describe('iptables setup', () => {
   it('creates the chain, ACCEPTs before MASQUERADE, and the jump, in one batch per family', async () => {
     const { run, calls } = fake({ v4: empty, v6: empty });
-    await new IpMasq(run).setup('iptables', att, [
+    await new IpMasq(run, noNft).setup('iptables', att, [
       { cidr: '10.244.1.2/24', family: 4 },
       { cidr: '10.245.0.7/16', family: 4 },
       { cidr: 'fd00:1::2/64', family: 6 },
@@ -68,7 +72,7 @@ describe('iptables setup', () => {
 
   it('a repeated setup keeps the chain whole and does not add a second jump', async () => {
     const { run, calls } = fake({ v4: v4Listing, v6: empty });
-    await new IpMasq(run).setup('iptables', att, [{ cidr: '10.244.1.2/24', family: 4 }]);
+    await new IpMasq(run, noNft).setup('iptables', att, [{ cidr: '10.244.1.2/24', family: 4 }]);
     const input = calls[1]?.input ?? '';
     expect(input.match(/-j ACCEPT/g)).toHaveLength(1);
     expect(input).not.toContain('-A POSTROUTING');
@@ -78,7 +82,7 @@ describe('iptables setup', () => {
 describe('iptables teardown', () => {
   it('deletes the jump (its exact arguments), flushes and deletes the chain, found by name, in one batch', async () => {
     const { run, calls } = fake({ v4: v4Listing, v6: empty });
-    await new IpMasq(run).teardown(att);
+    await new IpMasq(run, noNft).teardown(att);
     // both families at the same time: each in its own order
     const ipt = calls.filter((c) => c.cmd.startsWith('iptables'));
     expect(ipt.map((c) => `${c.cmd} ${c.args}`)).toEqual(['iptables -w -t nat -S', 'iptables-restore -w --noflush']);
@@ -89,7 +93,7 @@ describe('iptables teardown', () => {
   it('skips a family whose nat table cannot be listed (no IPv6 in the kernel)', async () => {
     const noV6 = { code: 3, stdout: '', stderr: "ip6tables v1.8.9 (nf_tables): can't initialize ip6tables table `nat': Address family not supported by protocol" };
     const { run, calls } = fake({ v4: v4Listing, v6: noV6 });
-    await expect(new IpMasq(run).teardown(att)).resolves.toBeUndefined();
+    await expect(new IpMasq(run, noNft).teardown(att)).resolves.toBeUndefined();
     expect(calls.filter((c) => c.cmd.startsWith('ip6tables')).map((c) => c.args)).toEqual(['-w -t nat -S']);
   });
 });

@@ -4,7 +4,7 @@
  * (test/integration/bridge.test.ts runs them against the kernel.)
  */
 import { describe, expect, it } from 'vitest';
-import type { CommandResult, CommandRunner } from '../../../lib/ipmasq/run.ts';
+import type { CommandResult, CommandRunner } from '../../../lib/exec/index.ts';
 import { SpoofCheck, ifaceChainName, macChainName, spoofComment, spoofRefId } from '../../../lib/ipmasq/spoofcheck.ts';
 
 interface Call {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPortMapConfig } from '../../../plugins/portmap/config.ts';
 import { Listing, addLines, removeLines } from '../../../plugins/portmap/iptables.ts';
-import { parseNftRules, rulesToRemove } from '../../../plugins/portmap/nftables.ts';
+import { type NftRule, rulesToRemove } from '../../../plugins/portmap/nftables.ts';
 import { chainName } from '../../../plugins/portmap/plan.ts';
 
 const V4 = { family: 4 as const, ip: '10.88.0.5', cidr: '10.88.0.5/16' };
@@ -74,26 +74,15 @@ describe('iptables batches', () => {
 });
 
 describe('nftables rules', () => {
-  const json = JSON.stringify({
-    nftables: [
-      { metainfo: { version: '1.0.6' } },
-      { table: { family: 'ip', name: 'cni_hostport', handle: 1 } },
-      { rule: { family: 'ip', table: 'cni_hostport', chain: 'hostports', handle: 4, comment: 'ctr1', expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 8080 } }, { dnat: { addr: '10.88.0.5', port: 80 } }] } },
-      { rule: { family: 'ip', table: 'cni_hostport', chain: 'hostports', handle: 5, comment: 'ctr1', expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 9999 } }, { dnat: { addr: '10.99.0.5', port: 80 } }] } },
-      { rule: { family: 'ip', table: 'cni_hostport', chain: 'hostports', handle: 6, comment: 'ctr2', expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 8080 } }] } },
-      { rule: { family: 'ip', table: 'cni_hostport', chain: 'masquerading', handle: 7, comment: 'ctr1', expr: [{ match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '10.88.0.5' } }, { masquerade: null }] } },
-      { rule: { family: 'ip', table: 'cni_hostport', chain: 'prerouting', handle: 8, expr: [] } },
-    ],
-  });
-
-  it('parses handles, comments, ports and addresses', () => {
-    const rules = parseNftRules(json);
-    expect(rules).toHaveLength(5);
-    expect(rules[0]).toEqual({ chain: 'hostports', handle: 4, comment: 'ctr1', dport: 8080, addrs: ['10.88.0.5'] });
-  });
+  const rules: NftRule[] = [
+    { chain: 'hostports', handle: 4, comment: 'ctr1', dport: 8080, addrs: ['10.88.0.5'] },
+    { chain: 'hostports', handle: 5, comment: 'ctr1', dport: 9999, addrs: ['10.99.0.5'] },
+    { chain: 'hostports', handle: 6, comment: 'ctr2', dport: 8080, addrs: [] },
+    { chain: 'masquerading', handle: 7, comment: 'ctr1', dport: undefined, addrs: ['10.88.0.5'] },
+    { chain: 'prerouting', handle: 8, comment: undefined, dport: undefined, addrs: [] },
+  ];
 
   it('DEL takes this container\'s rules of these ports (and addresses when known), never another container\'s', () => {
-    const rules = parseNftRules(json);
     expect(rulesToRemove(rules, 'ctr1', { hostPorts: [8080], containerIps: [] }).map((r) => r.handle)).toEqual([4, 7]);
     expect(rulesToRemove(rules, 'ctr1', { hostPorts: [8080], containerIps: [{ ...V4, ip: '10.99.0.5' }] }).map((r) => r.handle)).toEqual([4]);
     expect(rulesToRemove(rules, 'ctr1', { hostPorts: [], containerIps: [] }).map((r) => r.handle)).toEqual([4, 5, 7]);

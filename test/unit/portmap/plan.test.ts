@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { NetConf } from '../../../lib/cni/conf.ts';
 import { type PortMapConfig, loadPortMapConfig } from '../../../plugins/portmap/config.ts';
-import { chainName, dnatComment, markDef, nftAddScript, parseDnatComment, planDnat, planNftRules, portGroups, udpPortsToFlush } from '../../../plugins/portmap/plan.ts';
+import { rulesText, scriptText } from '../../../lib/nft/text.ts';
+import { chainName, dnatComment, markDef, nftAddOps, nftTable, parseDnatComment, planDnat, planNftRules, portGroups, udpPortsToFlush } from '../../../plugins/portmap/plan.ts';
 
 const V4 = { family: 4 as const, ip: '10.88.0.5', cidr: '10.88.0.5/16' };
 const V6 = { family: 6 as const, ip: 'fd00::5', cidr: 'fd00::5/64' };
@@ -100,14 +101,15 @@ describe('planDnat', () => {
 
 describe('nftables', () => {
   it('writes the reference\'s rules with the container ID as comment', () => {
-    expect(planNftRules(cfg(), 'ctr1', V4)).toEqual([
+    const text = (c: typeof V4 | typeof V6): { chain: string; rule: string }[] => planNftRules(cfg(), 'ctr1', c).map((r) => ({ chain: r.chain, rule: rulesText(r.stmts, r.comment) }));
+    expect(text(V4)).toEqual([
       { chain: 'hostports', rule: 'tcp dport 8080 dnat to 10.88.0.5:80 comment "ctr1"' },
       { chain: 'hostports', rule: 'ip daddr 192.0.2.10 tcp dport 8443 dnat to 10.88.0.5:443 comment "ctr1"' },
       { chain: 'hostports', rule: 'udp dport 5353 dnat to 10.88.0.5:53 comment "ctr1"' },
       { chain: 'masquerading', rule: 'ip saddr 10.88.0.5 ip daddr 10.88.0.5 masquerade comment "ctr1"' },
       { chain: 'masquerading', rule: 'ip saddr 127.0.0.1 ip daddr 10.88.0.5 masquerade comment "ctr1"' },
     ]);
-    expect(planNftRules(cfg(), 'ctr1', V6).map((r) => r.rule)).toEqual([
+    expect(text(V6).map((r) => r.rule)).toEqual([
       'tcp dport 8080 dnat to [fd00::5]:80 comment "ctr1"',
       'udp dport 5353 dnat to [fd00::5]:53 comment "ctr1"',
       'ip6 saddr fd00::5 ip6 daddr fd00::5 masquerade comment "ctr1"',
@@ -115,12 +117,13 @@ describe('nftables', () => {
   });
 
   it('rewrites the shared chains and replaces the container\'s old rules in one script', () => {
-    const s = nftAddScript(cfg({ conditionsV4: ['iifname != "lo"'] }), 'ctr1', V4, [{ chain: 'hostports', handle: 7 }]);
+    const script = (c: PortMapConfig, id: string, stale: { chain: string; handle: number }[]): string => scriptText(nftTable(4), nftAddOps(c, id, V4, stale));
+    const s = script(cfg({ conditionsV4: ['iifname != "lo"'] }), 'ctr1', [{ chain: 'hostports', handle: 7 }]);
     expect(s).toContain('add table ip cni_hostport { comment "CNI portmap plugin" ; }');
-    expect(s).toContain('add chain ip cni_hostport prerouting { type nat hook prerouting priority dstnat ; }\nflush chain ip cni_hostport prerouting\nadd rule ip cni_hostport prerouting iifname != "lo" fib daddr type local jump hostports_all');
+    expect(s).toContain('add chain ip cni_hostport prerouting { type nat hook prerouting priority -100 ; }\nflush chain ip cni_hostport prerouting\nadd rule ip cni_hostport prerouting iifname != "lo" fib daddr type local jump hostports_all');
     expect(s).toContain('add rule ip cni_hostport output iifname != "lo" fib daddr type local jump hostports_all');
     expect(s.indexOf('delete rule ip cni_hostport hostports handle 7')).toBeLessThan(s.indexOf('add rule ip cni_hostport hostports tcp'));
-    expect(nftAddScript(cfg({ snat: false }), 'c', V4, [])).not.toContain('masquerading');
+    expect(script(cfg({ snat: false }), 'c', [])).not.toContain('masquerading');
   });
 
   it('flushes UDP conntrack for the UDP host ports of the family', () => {

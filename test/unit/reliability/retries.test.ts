@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { execPlugin } from '../../../lib/cni/invoke.ts';
 import { IptablesMasq } from '../../../lib/ipmasq/iptables.ts';
 import { iptablesChainName } from '../../../lib/ipmasq/names.ts';
-import type { CommandResult, CommandRunner } from '../../../lib/ipmasq/run.ts';
+import type { CommandResult, CommandRunner } from '../../../lib/exec/index.ts';
 import { loadPortMapConfig } from '../../../plugins/portmap/config.ts';
 import { IptablesPortmap } from '../../../plugins/portmap/iptables.ts';
 

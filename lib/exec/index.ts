@@ -1,4 +1,4 @@
-/** Runs iptables/nft with an argument array (never a shell string), capturing the outcome. */
+/** Runs programs (iptables, ip6tables, nft for macspoofchk) with an argument array, never a shell string, capturing the outcome. */
 import { native } from '../native/loader.ts';
 import { withErrnoCode } from '../native/errno.ts';
 import { noteStep, stepsWanted } from '../cni/steps.ts';
