@@ -6,8 +6,9 @@
  * DEL removes the rules of prevResult's addresses and of the record's, so it
  * works without prevResult (the reference's does nothing then); GC removes
  * those of recorded attachments that are no longer valid. Rules of an
- * address that another live record holds are never removed (an address
- * reused before a stale record was collected). Everything runs under one
+ * address that another record holds are never removed, and ADD takes its
+ * addresses over from older records (an address IPAM gave out again before
+ * a stale record was collected). Everything runs under one
  * lock, so that list-compute-restore is atomic between our runs.
  */
 import { CniCode, CniError, fromFsError } from '../../lib/cni/errors.ts';
@@ -112,11 +113,20 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
     const undo = new UndoStack();
     try {
       // the record first: a run killed after the rules leaves what DEL and GC need to find them
-      let old: AttachmentRecord | undefined;
       try {
-        old = records.read(cfg.name, att);
+        const all = records.all();
+        const old = all.find((r) => sameAttachment(r, cfg.name, att));
         undo.push('restore the attachment record', () => (old !== undefined ? records.write(old) : records.remove(cfg.name, att)));
         records.write({ network: cfg.name, ...att, addresses: unionAddresses(old?.addresses ?? [], cfg.addresses) });
+        // IPAM gave us these addresses, so whoever held them before is gone: its record stops claiming them
+        const mine = new Set(cfg.addresses.map((a) => a.cidr));
+        for (const r of all) {
+          if (sameAttachment(r, cfg.name, att) || !r.addresses.some((a) => mine.has(a.cidr))) continue;
+          undo.push('restore a record that held the same address', () => records.write(r));
+          const rest = r.addresses.filter((a) => !mine.has(a.cidr));
+          if (rest.length > 0) records.write({ ...r, addresses: rest });
+          else records.remove(r.network, r);
+        }
       } catch (err) {
         throw ioError(`failed to write the attachment record in ${cfg.dataDir}`, err);
       }

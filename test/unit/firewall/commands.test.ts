@@ -211,13 +211,18 @@ describe('DEL', () => {
     expect(new Records(dir).all().map((r) => r.containerId)).toEqual(['ctr2']);
   });
 
-  it('keeps rules of an address another attachment holds', async () => {
-    await cmdAdd(args({}, 'old', prevWith('10.88.0.5')), deps());
+  it('keeps rules of an address another attachment holds; a newer ADD takes an address over', async () => {
+    await cmdAdd(args({}, 'old', prevWith('10.88.0.5', 'fd00::5')), deps());
     await cmdAdd(args({}, 'new', prevWith('10.88.0.5')), deps());
-    await cmdDel(args({}, 'old', prevWith('10.88.0.5')), deps());
+    expect(new Records(dir).all().find((r) => r.containerId === 'old')!.addresses).toEqual([{ family: 6, cidr: 'fd00::5/128' }]);
+    await cmdDel(args({}, 'old', prevWith('10.88.0.5', 'fd00::5')), deps());
     expect(ipt.podRules(4)).toHaveLength(2);
+    expect(ipt.podRules(6)).toHaveLength(0);
+    await cmdAdd(args({}, 'other', prevWith('10.88.0.7')), deps());
+    await cmdAdd(args({}, 'last', prevWith('10.88.0.7')), deps());
+    expect(new Records(dir).all().map((r) => r.containerId).sort()).toEqual(['last', 'new']);
     await cmdDel(args({}, 'new', null), deps());
-    expect(ipt.podRules(4)).toHaveLength(0);
+    expect(ipt.podRules(4).map((r) => r[1])).toEqual(['10.88.0.7/32', '10.88.0.7/32']);
   });
 
   it('without ip6tables still removes IPv4; firewalld and bad config values do not block it', async () => {

@@ -1,0 +1,236 @@
+/**
+ * The firewall plugin as a runtime runs it, in scratch network namespaces
+ * (the host's tables are never touched), against Debian's Go firewall
+ * (v1.1.1): the same iptables-save and ip6tables-save after the same ADDs,
+ * Go's rules removed by our DEL and ours by Go's, CHECK both ways, DEL
+ * without prevResult, GC by cni.dev/valid-attachments, firewalld refused,
+ * injection refused, STATUS.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { err, ok } from '../helpers/bridge.ts';
+import { BIN_DIR, GO_CNI_DIR, type RunResult, binPath, cniEnv, runExe } from '../helpers/exec.ts';
+import { NetnsEnv, type TestNetns, isRoot } from '../helpers/netns.ts';
+
+const GO_FIREWALL = join(GO_CNI_DIR, 'firewall');
+
+beforeAll(() => {
+  if (!isRoot()) throw new Error('the firewall tests need root (network namespaces)');
+  if (!existsSync(GO_FIREWALL)) throw new Error(`${GO_FIREWALL} is missing: scripts/setup-machine.sh installs containernetworking-plugins`);
+  binPath('firewall');
+});
+
+interface Pod {
+  id: string;
+  v4?: string;
+  v6?: string;
+}
+
+let env: NetnsEnv;
+let dataDir: string;
+let seq = 0;
+afterEach(() => {
+  env?.cleanup();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function setup(): void {
+  env = new NetnsEnv();
+  dataDir = mkdtempSync(join(tmpdir(), 'fw-data-'));
+}
+
+const pod = (v4?: string, v6?: string): Pod => ({ id: `fw-${process.pid}-${++seq}`, v4, v6 });
+
+function prevResult(p: Pod): Record<string, unknown> {
+  const ips = [];
+  if (p.v4 !== undefined) ips.push({ address: `${p.v4}/24`, gateway: '10.88.0.1', interface: 1 });
+  if (p.v6 !== undefined) ips.push({ address: `${p.v6}/64`, gateway: 'fd00:88::1', interface: 1 });
+  return { cniVersion: '1.0.0', interfaces: [{ name: 'cni0' }, { name: 'eth0', sandbox: '/run/netns/fw-pod' }], ips };
+}
+
+/** A GC or STATUS request (spec 1.1.0). */
+const v11 = (extra: Record<string, unknown> = {}): Record<string, unknown> => conf(undefined, { cniVersion: '1.1.0', ...extra });
+
+function conf(p: Pod | undefined, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { cniVersion: '1.0.0', name: 'fwnet', type: 'firewall', dataDir, ...(p === undefined ? {} : { prevResult: prevResult(p) }), ...extra };
+}
+
+function call(ns: TestNetns, command: string, c: Record<string, unknown>, p?: Pod, opts: { go?: boolean; netns?: string } = {}): Promise<RunResult> {
+  const attach = command === 'ADD' || command === 'DEL' || command === 'CHECK';
+  const bin = opts.go === true ? GO_FIREWALL : binPath('firewall');
+  const e = cniEnv({
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: attach ? (p?.id ?? 'fw-none') : undefined,
+    CNI_NETNS: attach ? (opts.netns ?? '/run/netns/fw-pod') : undefined,
+    CNI_IFNAME: attach ? 'eth0' : undefined,
+    CNI_PATH: opts.go === true ? GO_CNI_DIR : BIN_DIR,
+  });
+  return runExe('/usr/sbin/ip', { args: ['netns', 'exec', ns.name, bin], env: e, stdin: JSON.stringify(c) });
+}
+
+/** iptables-save and ip6tables-save of the namespace, without the comment lines (dates) and counters. */
+function save(ns: TestNetns): string {
+  const one = (cmd: string): string =>
+    execFileSync('ip', ['netns', 'exec', ns.name, cmd], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+      .join('\n');
+  return `${one('iptables-save')}\n--- v6\n${one('ip6tables-save')}`;
+}
+
+function iptables(ns: TestNetns, ...args: string[]): void {
+  execFileSync('ip', ['netns', 'exec', ns.name, 'iptables', '-w', ...args], { stdio: 'ignore' });
+}
+
+/**
+ * Debian's Go firewall is v1.1.1; v1.2.0 added ingressPolicy "isolated" and
+ * with it the shared rules' comment "(ingressPolicy: same-bridge|isolated)"
+ * that v1.9, the version we follow, writes. Only that comment differs.
+ */
+const goV11 = (save: string): string =>
+  save
+    .split('\n')
+    .map((l) => (l.startsWith('-A CNI-ISOLATION-STAGE-1 -i ') ? l : l.replace('(ingressPolicy: same-bridge)"', '(ingressPolicy: same-bridge|isolated)"')))
+    .join('\n');
+
+const podLines = (s: string): string[] => s.split('\n').filter((l) => /^-A CNI-FORWARD -[ds] /.test(l));
+
+describe('firewall against the Go plugin', () => {
+  it('makes exactly the rules Go makes: both families, two pods, custom admin chain, same-bridge policy', async () => {
+    setup();
+    const goNs = env.netns();
+    const ourNs = env.netns();
+    const pods = [pod('10.88.0.2', 'fd00:88::2'), pod('10.88.0.3'), pod(undefined, 'fd00:88::4')];
+    for (const [extra, label] of [
+      [{}, 'default'],
+      [{ iptablesAdminChainName: 'FW-ADMIN', ingressPolicy: 'same-bridge' }, 'admin chain + same-bridge'],
+    ] as const) {
+      for (const p of pods) {
+        ok(await call(goNs, 'ADD', conf(p, extra), p, { go: true }));
+        const r = ok(await call(ourNs, 'ADD', conf(p, extra), p));
+        expect(r['ips']).toEqual(prevResult(p)['ips']);
+      }
+      expect(save(ourNs), label).toBe(goV11(save(goNs)));
+    }
+    expect(podLines(save(ourNs))).toEqual([
+      '-A CNI-FORWARD -d 10.88.0.2/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A CNI-FORWARD -s 10.88.0.2/32 -j ACCEPT',
+      '-A CNI-FORWARD -d 10.88.0.3/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A CNI-FORWARD -s 10.88.0.3/32 -j ACCEPT',
+      '-A CNI-FORWARD -d fd00:88::2/128 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A CNI-FORWARD -s fd00:88::2/128 -j ACCEPT',
+      '-A CNI-FORWARD -d fd00:88::4/128 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A CNI-FORWARD -s fd00:88::4/128 -j ACCEPT',
+    ]);
+    // each CHECK accepts the other's rules
+    for (const p of pods) {
+      ok(await call(goNs, 'CHECK', conf(p), p));
+      ok(await call(ourNs, 'CHECK', conf(p), p, { go: true }));
+    }
+  });
+
+  it('Go ADD → our DEL leaves what Go DEL leaves; our ADD → Go DEL too', async () => {
+    setup();
+    const ns = env.netns();
+    const ref = env.netns();
+    const p = pod('10.88.0.5', 'fd00:88::5');
+    ok(await call(ref, 'ADD', conf(p), p, { go: true }));
+    ok(await call(ref, 'DEL', conf(p), p, { go: true }));
+    const cleaned = save(ref);
+    expect(podLines(cleaned)).toEqual([]);
+
+    ok(await call(ns, 'ADD', conf(p), p, { go: true }));
+    expect(podLines(save(ns))).toHaveLength(4);
+    ok(await call(ns, 'DEL', conf(p), p));
+    expect(save(ns)).toBe(cleaned);
+
+    ok(await call(ns, 'ADD', conf(p), p));
+    expect(podLines(save(ns))).toHaveLength(4);
+    ok(await call(ns, 'DEL', conf(p), p, { go: true }));
+    expect(save(ns)).toBe(cleaned);
+    // Go cannot remove our record; our GC (or our DEL) does, and finds no rule left to remove
+    expect(readdirSync(dataDir)).toHaveLength(1);
+    ok(await call(ns, 'GC', v11({ 'cni.dev/valid-attachments': [] })));
+    expect(readdirSync(dataDir)).toEqual([]);
+    expect(save(ns)).toBe(cleaned);
+  });
+});
+
+describe('firewall on its own', () => {
+  it('DEL without prevResult nor netns removes the pod rules (the reference removes none); DEL again succeeds', async () => {
+    setup();
+    const ns = env.netns();
+    const a = pod('10.88.0.6', 'fd00:88::6');
+    const b = pod('10.88.0.7', 'fd00:88::7');
+    ok(await call(ns, 'ADD', conf(a), a));
+    const onlyA = save(ns);
+    ok(await call(ns, 'ADD', conf(b), b));
+    ok(await call(ns, 'DEL', conf(undefined), b, { netns: '' }));
+    expect(save(ns)).toBe(onlyA);
+    ok(await call(ns, 'DEL', conf(undefined), b, { netns: '' }));
+    // the Go plugin, same input: removes nothing
+    ok(await call(ns, 'ADD', conf(b), b));
+    ok(await call(ns, 'DEL', conf(undefined), b, { go: true, netns: '' }));
+    expect(podLines(save(ns))).toHaveLength(8);
+    ok(await call(ns, 'DEL', conf(undefined), b, { netns: '' }));
+    ok(await call(ns, 'DEL', conf(undefined), a, { netns: '' }));
+    expect(podLines(save(ns))).toEqual([]);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('CHECK fails (999) when a rule was deleted by hand', async () => {
+    setup();
+    const ns = env.netns();
+    const p = pod('10.88.0.8');
+    ok(await call(ns, 'ADD', conf(p), p));
+    ok(await call(ns, 'CHECK', conf(p), p));
+    iptables(ns, '-D', 'CNI-FORWARD', '-s', '10.88.0.8/32', '-j', 'ACCEPT');
+    const e = err(await call(ns, 'CHECK', conf(p), p));
+    expect(e.code).toBe(999);
+    expect(e.details).toMatch(/-s 10\.88\.0\.8\/32 -j ACCEPT/);
+  });
+
+  it('GC removes the rules of attachments not listed, keeps the listed ones', async () => {
+    setup();
+    const ns = env.netns();
+    const keep = pod('10.88.0.10', 'fd00:88::10');
+    const gone = pod('10.88.0.11', 'fd00:88::11');
+    ok(await call(ns, 'ADD', conf(keep), keep));
+    const onlyKeep = save(ns);
+    ok(await call(ns, 'ADD', conf(gone), gone));
+    ok(await call(ns, 'GC', v11({ 'cni.dev/valid-attachments': [{ containerID: keep.id, ifname: 'eth0' }] })));
+    expect(save(ns)).toBe(onlyKeep);
+    ok(await call(ns, 'CHECK', conf(keep), keep));
+  });
+
+  it('refuses firewalld (code 2, naming the daemon) and injection (code 7) with nothing changed; STATUS', async () => {
+    setup();
+    const ns = env.netns();
+    const p = pod('10.88.0.12');
+    const before = save(ns);
+    const fwd = err(await call(ns, 'ADD', conf(p, { backend: 'firewalld' }), p));
+    expect(fwd.code).toBe(2);
+    expect(fwd.msg).toMatch(/firewalld/);
+    expect(err(await call(ns, 'STATUS', v11({ backend: 'firewalld' }))).code).toBe(50);
+    ok(await call(ns, 'DEL', conf(p, { backend: 'firewalld' }), p));
+    for (const bad of ['X\nCOMMIT\n*filter\n-A INPUT -j DROP', 'A" -j DROP', '-j', 'ACCEPT', 'x'.repeat(29)]) {
+      expect(err(await call(ns, 'ADD', conf(p, { iptablesAdminChainName: bad }), p)).code).toBe(7);
+    }
+    const evilBridge = { ...conf(p, { ingressPolicy: 'same-bridge' }) };
+    (evilBridge['prevResult'] as { interfaces: { name: string }[] }).interfaces[0]!.name = 'br0 -j DROP';
+    expect(err(await call(ns, 'ADD', evilBridge, p)).code).toBe(7);
+    expect(save(ns)).toBe(before);
+    expect(readdirSync(dataDir)).toEqual([]);
+    ok(await call(ns, 'STATUS', v11()));
+    expect(err(await call(ns, 'ADD', conf(undefined), p)).msg).toMatch(/prevResult/);
+  });
+
+  it('answers VERSION with the reference versions and more', async () => {
+    const r = await runExe(binPath('firewall'), { env: cniEnv({ CNI_COMMAND: 'VERSION' }), stdin: '{"cniVersion":"1.0.0"}' });
+    expect((r.json as { supportedVersions: string[] }).supportedVersions).toEqual(expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']));
+  });
+});
