@@ -25,8 +25,8 @@ beforeAll(() => {
 
 interface Pod {
   id: string;
-  v4?: string;
-  v6?: string;
+  v4?: string | undefined;
+  v6?: string | undefined;
 }
 
 let env: NetnsEnv;
