@@ -148,10 +148,13 @@ function trainCodeCache(bundleJs, nodeBase) {
         const added = JSON.parse(run('bridge', env('ADD', 2), bridge, host));
         run('portmap', env('ADD', 2), portmap(added), host);
         run('portmap', env('DEL', 2), portmap(added), host);
+        const firewall = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'firewall', dataDir: join(work, 'fw'), prevResult: added });
+        run('firewall', env('ADD', 2), firewall, host);
+        run('firewall', env('DEL', 2), firewall, host);
         run('flannel', env('DEL', 1), flannel, host);
         run('bridge', env('DEL', 2), bridge, host);
         run('loopback', env('DEL', 1), loopback, host);
-        trained = 'VERSION, flannel, bridge, portmap and loopback ADD/DEL';
+        trained = 'VERSION, flannel, bridge, portmap, firewall and loopback ADD/DEL';
       } catch (err) {
         // a machine where the plugins cannot run (no bridge module, say) still gets an executable;
         // the cache holds what the runs so far compiled, and the namespaces take the rest with them
