@@ -17,7 +17,7 @@ import type { Result } from '../../lib/cni/types/current.ts';
 import { type Attachment, type FirewallConfig, type HostAddress, checkInterfaceName, loadFirewallConfig, PRIV_CHAIN } from './config.ts';
 import type { FirewallDeps } from './deps.ts';
 import type { Family } from './iptables.ts';
-import { type Rule, addressesOf, checkProblems, planAdd, planIsolation, planRemove, planRemoveRules } from './plan.ts';
+import { type Batch, type Listing, type Rule, addressesOf, checkProblems, planAdd, planIsolation, planRemove, planRemoveRules } from './plan.ts';
 import { type AttachmentRecord, sameAttachment } from './records.ts';
 
 const FAMILIES: readonly Family[] = [4, 6];
@@ -134,24 +134,22 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
       const removeAdded = (f: Family, added: readonly Rule[]) => async (): Promise<void> => {
         await table.apply(f, (l) => ({ lines: planRemoveRules(l, added) }));
       };
-      for (const f of families) {
-        try {
-          const batch = await table.apply(f, (l) => planAdd(l, cfg.adminChain, addressesOf(cfg.addresses, f)));
-          undo.push(`remove the IPv${f} rules added`, removeAdded(f, batch.added));
-        } catch (err) {
-          throw new CniError(CniCode.Internal, `failed to add IPv${f} firewall rules with ${table.bin(f)}: ${reason(err)}`, '', { cause: err });
-        }
-      }
-      if (isolation !== undefined) {
-        for (const f of families) {
-          try {
-            const batch = await table.apply(f, (l) => planIsolation(l, isolation.bridge, isolation.policy));
-            undo.push(`remove the IPv${f} ingress policy rules added`, removeAdded(f, batch.added));
-          } catch (err) {
-            throw new CniError(CniCode.Internal, `failed to set up ingress policy ${JSON.stringify(isolation.policy)} for IPv${f}: ${reason(err)}`, '', { cause: err });
-          }
-        }
-      }
+      // one batch per family, the families at once: the pod's rules, then the ingress policy's (whose FORWARD
+      // jump, inserted last, ends up ahead of CNI-FORWARD's, as with the reference)
+      const plan = (f: Family) => (l: Listing): Batch => {
+        const add = planAdd(l, cfg.adminChain, addressesOf(cfg.addresses, f));
+        if (isolation === undefined) return add;
+        const iso = planIsolation(l, isolation.bridge, isolation.policy);
+        return { lines: [...add.lines, ...iso.lines], added: [...add.added, ...iso.added] };
+      };
+      const outcomes = await Promise.allSettled(families.map((f) => table.apply(f, plan(f))));
+      const failures: string[] = [];
+      outcomes.forEach((o, i) => {
+        const f = families[i]!;
+        if (o.status === 'fulfilled') undo.push(`remove the IPv${f} rules added`, removeAdded(f, o.value.added));
+        else failures.push(`IPv${f} (${table.bin(f)}): ${reason(o.reason)}`);
+      });
+      if (failures.length > 0) throw new CniError(CniCode.Internal, `failed to add the firewall rules: ${failures.join('; ')}`);
     } catch (err) {
       await undo.run(args.log);
       throw err;
@@ -167,17 +165,19 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
  */
 async function removeAddresses(deps: FirewallDeps, addresses: readonly HostAddress[], claimed: ReadonlySet<string>): Promise<void> {
   const errors: string[] = [];
-  for (const f of FAMILIES) {
-    const cidrs = addressesOf(addresses, f).filter((c) => !claimed.has(c));
-    if (cidrs.length === 0) continue;
-    const listing = await deps.table.tryList(f);
-    if (listing === undefined) continue;
-    try {
-      await deps.table.apply(f, (l) => ({ lines: planRemove(l, cidrs) }), listing);
-    } catch (err) {
-      errors.push(`IPv${f}: ${reason(err)}`);
-    }
-  }
+  await Promise.all(
+    FAMILIES.map(async (f) => {
+      const cidrs = addressesOf(addresses, f).filter((c) => !claimed.has(c));
+      if (cidrs.length === 0) return;
+      const listing = await deps.table.tryList(f);
+      if (listing === undefined) return;
+      try {
+        await deps.table.apply(f, (l) => ({ lines: planRemove(l, cidrs) }), listing);
+      } catch (err) {
+        errors.push(`IPv${f}: ${reason(err)}`);
+      }
+    }),
+  );
   if (errors.length > 0) throw new CniError(CniCode.Internal, 'failed to remove the firewall rules', errors.join('; '));
 }
 
