@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { err, ok } from '../helpers/bridge.ts';
 import { BIN_DIR, GO_CNI_DIR, type RunResult, binPath, cniEnv, runExe } from '../helpers/exec.ts';
-import { NetnsEnv, type TestNetns, isRoot } from '../helpers/netns.ts';
+import { NetnsEnv, type TestNetns, ip, isRoot } from '../helpers/netns.ts';
+import { PortmapLab } from '../helpers/portmap.ts';
 
 const GO_FIREWALL = join(GO_CNI_DIR, 'firewall');
 
@@ -232,5 +233,34 @@ describe('firewall on its own', () => {
   it('answers VERSION with the reference versions and more', async () => {
     const r = await runExe(binPath('firewall'), { env: cniEnv({ CNI_COMMAND: 'VERSION' }), stdin: '{"cniVersion":"1.0.0"}' });
     expect((r.json as { supportedVersions: string[] }).supportedVersions).toEqual(expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']));
+  });
+});
+
+describe('firewall with traffic', () => {
+  let lab: PortmapLab | undefined;
+  afterEach(() => lab?.cleanup());
+
+  it('with FORWARD policy DROP, a pod reaches the outside (both families) only while its rules exist; new connections in stay dropped', async () => {
+    setup();
+    lab = new PortmapLab();
+    const node = lab.node;
+    const remote = lab.remote;
+    ip(remote, 'route', 'add', '10.88.0.0/24', 'via', '192.168.77.1');
+    ip(remote, '-6', 'route', 'add', 'fd00:88::/64', 'via', 'fd00:77::1');
+    lab.sh(node.name, 'iptables', '-w', '-P', 'FORWARD', 'DROP');
+    lab.sh(node.name, 'ip6tables', '-w', '-P', 'FORWARD', 'DROP');
+    const p = lab.pod();
+    await lab.serve({ ...p, name: 'remote', ns: remote }, ['tcp:8000']);
+    await lab.serve(p, ['tcp:80']);
+    const fw: Pod = { id: p.containerId, v4: p.v4, v6: p.v6 };
+    const out = (): Promise<string[]> => Promise.all([lab!.probe(p.ns, 'tcp', '192.168.77.2', 8000), lab!.probe(p.ns, 'tcp', 'fd00:77::2', 8000)]);
+
+    expect((await out()).every((r) => r.startsWith('ERR'))).toBe(true);
+    ok(await call(node, 'ADD', conf(fw), fw));
+    expect(await out()).toEqual(['remote', 'remote']);
+    // only replies come in: the reference's rules accept RELATED,ESTABLISHED towards the pod, not new connections
+    expect(await lab.probe(remote, 'tcp', p.v4, 80)).toMatch(/^ERR/);
+    ok(await call(node, 'DEL', conf(undefined), fw, { netns: '' }));
+    expect((await out()).every((r) => r.startsWith('ERR'))).toBe(true);
   });
 });
