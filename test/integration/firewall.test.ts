@@ -7,12 +7,12 @@
  * injection refused, STATUS.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { err, ok } from '../helpers/bridge.ts';
-import { BIN_DIR, GO_CNI_DIR, type RunResult, binPath, cniEnv, runExe } from '../helpers/exec.ts';
+import { BIN_DIR, GO_CNI_DIR, ROOT, type RunResult, binPath, cniEnv, runExe } from '../helpers/exec.ts';
 import { NetnsEnv, type TestNetns, ip, isRoot } from '../helpers/netns.ts';
 import { PortmapLab } from '../helpers/portmap.ts';
 
@@ -262,5 +262,47 @@ describe('firewall with traffic', () => {
     expect(await lab.probe(remote, 'tcp', p.v4, 80)).toMatch(/^ERR/);
     ok(await call(node, 'DEL', conf(undefined), fw, { netns: '' }));
     expect((await out()).every((r) => r.startsWith('ERR'))).toBe(true);
+  });
+});
+
+describe('conf-examples/bridge-firewall.conflist through cni tool', () => {
+  it('bridge → portmap → firewall: add makes the pod rules, check/status pass, a del without the cache still removes them', async () => {
+    setup();
+    const host = env.netns();
+    const p = env.netns();
+    const list = JSON.parse(readFileSync(join(ROOT, 'conf-examples', 'bridge-firewall.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+    // spec 1.1.0 for STATUS; private state directories, a bridge name of this test
+    list.cniVersion = '1.1.0';
+    list.name = 'fwlist';
+    list.plugins[0]!['bridge'] = 'fwcni0';
+    (list.plugins[0]!['ipam'] as Record<string, unknown>)['dataDir'] = join(dataDir, 'ipam');
+    list.plugins[2]!['dataDir'] = join(dataDir, 'fw');
+    writeFileSync(join(dataDir, '10-fwlist.conflist'), JSON.stringify(list));
+    const tool = (verb: string, netns?: string): Promise<RunResult> =>
+      runExe('/usr/sbin/ip', {
+        args: ['netns', 'exec', host.name, binPath('cni'), 'tool', verb, 'fwlist', ...(netns === undefined ? [] : [netns])],
+        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', NETCONFPATH: dataDir, CNI_PATH: BIN_DIR, CNI_CACHE_DIR: join(dataDir, 'cache') },
+      });
+    const add = await tool('add', p.path);
+    expect(add.code, add.stderr).toBe(0);
+    const ips = (JSON.parse(add.stdout) as { ips: { address: string }[] }).ips.map((i) => i.address.replace(/\/\d+$/, ''));
+    expect(ips).toHaveLength(2);
+    const rules = podLines(save(host));
+    expect(rules).toEqual([
+      `-A CNI-FORWARD -d ${ips[0]!}/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      `-A CNI-FORWARD -s ${ips[0]!}/32 -j ACCEPT`,
+      `-A CNI-FORWARD -d ${ips[1]!}/128 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      `-A CNI-FORWARD -s ${ips[1]!}/128 -j ACCEPT`,
+    ]);
+    for (const verb of ['check', 'status']) {
+      const r = await tool(verb, verb === 'status' ? undefined : p.path);
+      expect(r.code, `${verb}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+    // the cached result gone (a crash, a reboot): DEL comes without prevResult
+    rmSync(join(dataDir, 'cache'), { recursive: true, force: true });
+    const del = await tool('del', p.path);
+    expect(del.code, del.stderr).toBe(0);
+    expect(podLines(save(host))).toEqual([]);
+    expect(readdirSync(join(dataDir, 'fw'))).toEqual([]);
   });
 });
