@@ -112,8 +112,9 @@ describe('firewall against the Go plugin', () => {
     ] as const) {
       for (const p of pods) {
         ok(await call(goNs, 'ADD', conf(p, extra), p, { go: true }));
-        const r = ok(await call(ourNs, 'ADD', conf(p, extra), p));
-        expect(r['ips']).toEqual(prevResult(p)['ips']);
+        const add = await call(ourNs, 'ADD', conf(p, extra), p);
+        expect(add.stderr).toBe('');
+        expect(ok(add)['ips']).toEqual(prevResult(p)['ips']);
       }
       expect(save(ourNs), label).toBe(goV11(save(goNs)));
     }
@@ -181,6 +182,27 @@ describe('firewall on its own', () => {
     ok(await call(ns, 'DEL', conf(undefined), a, { netns: '' }));
     expect(podLines(save(ns))).toEqual([]);
     expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('ingressPolicy isolated: the same-bridge DROP first in stage 1, CHECK covers the policy rules', async () => {
+    setup();
+    const ns = env.netns();
+    const p = pod('10.88.0.9', 'fd00:88::9');
+    const c = conf(p, { ingressPolicy: 'isolated' });
+    ok(await call(ns, 'ADD', c, p));
+    for (const family of save(ns).split('--- v6')) {
+      const stage1 = family.split('\n').filter((l) => l.startsWith('-A CNI-ISOLATION-STAGE-1 '));
+      expect(stage1).toEqual([
+        '-A CNI-ISOLATION-STAGE-1 -i cni0 -o cni0 -m comment --comment "CNI firewall plugin rules (ingressPolicy: isolated)" -j DROP',
+        '-A CNI-ISOLATION-STAGE-1 -i cni0 ! -o cni0 -m comment --comment "CNI firewall plugin rules (ingressPolicy: isolated)" -j CNI-ISOLATION-STAGE-2',
+        '-A CNI-ISOLATION-STAGE-1 -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge|isolated)" -j RETURN',
+      ]);
+    }
+    ok(await call(ns, 'CHECK', c, p));
+    iptables(ns, '-D', 'CNI-ISOLATION-STAGE-1', '1');
+    expect(err(await call(ns, 'CHECK', c, p)).details).toMatch(/CNI-ISOLATION-STAGE-1 rule \[-i cni0 -o cni0 /);
+    ok(await call(ns, 'DEL', c, p));
+    expect(podLines(save(ns))).toEqual([]);
   });
 
   it('CHECK fails (999) when a rule was deleted by hand', async () => {
