@@ -13,6 +13,7 @@ import { readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
+import { processAlive } from '../../lib/process-alive.ts';
 import { sha512Hex } from '../../lib/sha512.ts';
 import type { Attachment, HostAddress } from './config.ts';
 
@@ -82,7 +83,7 @@ export class Records {
     }
   }
 
-  /** Every readable record (none when the directory does not exist). */
+  /** Every readable record (none when the directory does not exist); removes dead writers' temporary files. */
   all(): AttachmentRecord[] {
     let names: string[];
     try {
@@ -93,6 +94,16 @@ export class Records {
     }
     const out: AttachmentRecord[] = [];
     for (const n of names) {
+      // a temporary file of a writer killed before its rename: nobody will finish it
+      const tmp = /\.(\d+)\.tmp$/.exec(n);
+      if (tmp !== null && !processAlive(Number(tmp[1]))) {
+        try {
+          unlinkSync(join(this.dir, n));
+        } catch {
+          // gone meanwhile, or not ours to remove: harmless either way
+        }
+        continue;
+      }
       if (!n.endsWith(SUFFIX)) continue;
       const r = this.readFile(join(this.dir, n));
       if (r !== undefined) out.push(r);

@@ -38,7 +38,11 @@ describe('Records', () => {
     writeFileSync(join(dir, 'torn.json'), '{"network":"n1","contai');
     writeFileSync(join(dir, 'other.json'), '{"network":"n1","containerId":"x","ifName":"eth0","addresses":[{"family":5,"cidr":"x"}]}');
     writeFileSync(join(dir, 'notes.txt'), 'hello');
+    // a temporary file of a killed writer goes, one of a live writer (this process) stays
+    writeFileSync(join(dir, `x.json.2147483646.tmp`), '{}');
+    writeFileSync(join(dir, `y.json.${process.pid}.tmp`), '{}');
     expect(r.all()).toEqual([rec('c1')]);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([`y.json.${process.pid}.tmp`]);
     // a file at another attachment's name holding someone else's identity is not returned for this one
     writeFileSync(r.fileOf('n1', { containerId: 'c9', ifName: 'eth0' }), JSON.stringify(rec('c1')));
     expect(r.read('n1', { containerId: 'c9', ifName: 'eth0' })).toBeUndefined();
