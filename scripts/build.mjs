@@ -148,7 +148,7 @@ function trainCodeCache(bundleJs, nodeBase) {
         const added = JSON.parse(run('bridge', env('ADD', 2), bridge, host));
         run('portmap', env('ADD', 2), portmap(added), host);
         run('portmap', env('DEL', 2), portmap(added), host);
-        const firewall = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'firewall', dataDir: join(work, 'fw'), prevResult: added });
+        const firewall = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'firewall', backend: 'iptables', dataDir: join(work, 'fw'), prevResult: added });
         run('firewall', env('ADD', 2), firewall, host);
         run('firewall', env('DEL', 2), firewall, host);
         run('flannel', env('DEL', 1), flannel, host);

@@ -1,8 +1,11 @@
 /**
- * ADD, DEL, CHECK, GC and STATUS of the firewall plugin (iptables backend).
- * ADD writes the attachment's record, then one batch per family (the
- * reference's chains and the pod's two rules per address), then the ingress
- * policy's rules; a failure rolls back what this run added, newest first.
+ * ADD, DEL, CHECK, GC and STATUS of the firewall plugin. The backend is the
+ * configured one, else firewalld when it runs, else iptables (the
+ * reference's choice). ADD writes the attachment's record, then, with
+ * iptables, one batch per family (the reference's chains and the pod's two
+ * rules per address, and the ingress policy's rules), with firewalld the
+ * pod's addresses as sources of the zone (and the ingress policy's iptables
+ * rules); a failure rolls back what this run added, newest first.
  * DEL removes the rules of prevResult's addresses and of the record's, so it
  * works without prevResult (the reference's does nothing then); GC removes
  * those of recorded attachments that are no longer valid. Rules of an
@@ -17,8 +20,11 @@ import type { Result } from '../../lib/cni/types/current.ts';
 import { type Attachment, type FirewallConfig, type HostAddress, checkInterfaceName, loadFirewallConfig, PRIV_CHAIN } from './config.ts';
 import type { FirewallDeps } from './deps.ts';
 import type { Family } from './iptables.ts';
-import { type Batch, type Listing, type Rule, addressesOf, checkProblems, planAdd, planIsolation, planRemove, planRemoveRules } from './plan.ts';
-import { type AttachmentRecord, sameAttachment } from './records.ts';
+import { type Batch, type Listing, type Rule, addressesOf, checkIsolation, checkProblems, planAdd, planIsolation, planRemove, planRemoveRules } from './plan.ts';
+import { type AttachmentRecord, type Records, sameAttachment } from './records.ts';
+import type { Firewalld } from './firewalld.ts';
+import type { FilterTable } from './iptables.ts';
+import { DBusError } from '../../lib/dbus/index.ts';
 
 const FAMILIES: readonly Family[] = [4, 6];
 
@@ -51,20 +57,35 @@ function parse(args: CmdArgs, teardown = false): FirewallConfig {
   }
 }
 
-/** firewalld is reached over D-Bus, and this executable has no D-Bus client (README: "firewalld"). */
-function firewalldUnsupported(cfg: FirewallConfig, code: number = CniCode.UnsupportedField): CniError {
-  return new CniError(
-    code,
-    `backend "firewalld" is not supported by this firewall plugin: it has no D-Bus client to reach the firewalld daemon`,
-    `set "backend": "iptables" (rules in the filter table's FORWARD chain), or use the reference firewall plugin to put the pod addresses into firewalld zone ${JSON.stringify(cfg.firewalldZone)}`,
-  );
-}
+type Backend = { kind: 'iptables' } | { kind: 'firewalld'; fw: Firewalld };
 
-function warnIfFirewalld(cfg: FirewallConfig, deps: FirewallDeps, log: Logger): void {
-  if (cfg.backend === undefined && deps.firewalldRunning()) {
-    log.warn('firewalld runs on this node: the reference plugin would use its zones; this one adds iptables rules (set "backend": "iptables" to silence this)');
+const firewalldMissing = (err: unknown): CniError =>
+  new CniError(CniCode.PluginNotAvailable, `backend "firewalld" is not usable: ${reason(err)}`, 'the firewalld backend puts the pod addresses into a firewalld zone over D-Bus: start firewalld, or set "backend": "iptables"', { cause: err });
+
+/** The configured backend; without one, firewalld when it answers on the system bus, else iptables (the reference's choice). */
+async function chooseBackend(cfg: FirewallConfig, deps: FirewallDeps): Promise<Backend> {
+  if (cfg.backend === 'iptables') return { kind: 'iptables' };
+  try {
+    return { kind: 'firewalld', fw: await deps.firewalld() };
+  } catch (err) {
+    if (cfg.backend === 'firewalld') throw firewalldMissing(err);
+    return { kind: 'iptables' };
   }
 }
+
+/** firewalld for teardown: the configured or running one, undefined when there is none to ask (nothing of ours in it then). */
+async function teardownFirewalld(cfg: FirewallConfig, deps: FirewallDeps): Promise<Firewalld | undefined> {
+  if (cfg.backend === 'iptables') return undefined;
+  try {
+    return await deps.firewalld();
+  } catch {
+    return undefined;
+  }
+}
+
+const closeBackend = (b: Backend): void => {
+  if (b.kind === 'firewalld') b.fw.close();
+};
 
 /** Runs `fn` under the plugin's lock; a lock that cannot be taken is code 11 (lib/lock.ts). */
 async function locked<T>(deps: FirewallDeps, fn: () => Promise<T>): Promise<T> {
@@ -103,12 +124,29 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
   const cfg = parse(args);
   const prev = cfg.prevResult;
   if (prev === undefined) throw new CniError(CniCode.InvalidNetworkConfig, 'missing prevResult from earlier plugin');
-  if (cfg.backend === 'firewalld') throw firewalldUnsupported(cfg);
   const isolation = isolationOf(cfg);
-  warnIfFirewalld(cfg, deps, args.log);
   const att: Attachment = { containerId: args.containerId, ifName: args.ifName };
   const records = deps.records(cfg.dataDir);
   const table = deps.table;
+  const backend = await chooseBackend(cfg, deps);
+  try {
+    await addLocked(args, deps, cfg, att, records, table, backend, isolation);
+  } finally {
+    closeBackend(backend);
+  }
+  return prev;
+}
+
+async function addLocked(
+  args: CmdArgs,
+  deps: FirewallDeps,
+  cfg: FirewallConfig,
+  att: Attachment,
+  records: Records,
+  table: FilterTable,
+  backend: Backend,
+  isolation: ReturnType<typeof isolationOf>,
+): Promise<void> {
   await locked(deps, async () => {
     const undo = new UndoStack();
     try {
@@ -137,15 +175,18 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
       // one batch per family, the families at once: the pod's rules, then the ingress policy's (whose FORWARD
       // jump, inserted last, ends up ahead of CNI-FORWARD's, as with the reference)
       const plan = (f: Family) => (l: Listing): Batch => {
-        const add = planAdd(l, cfg.adminChain, addressesOf(cfg.addresses, f));
-        if (isolation === undefined) return add;
-        const iso = planIsolation(l, isolation.bridge, isolation.policy);
-        return { lines: [...add.lines, ...iso.lines], added: [...add.added, ...iso.added] };
+        const parts: Batch[] = [];
+        if (backend.kind === 'iptables') parts.push(planAdd(l, cfg.adminChain, addressesOf(cfg.addresses, f)));
+        // the reference applies the ingress policy with iptables whatever the backend
+        if (isolation !== undefined) parts.push(planIsolation(l, isolation.bridge, isolation.policy));
+        return { lines: parts.flatMap((p) => p.lines), added: parts.flatMap((p) => p.added) };
       };
-      const outcomes = await Promise.allSettled(families.map((f) => table.apply(f, plan(f))));
+      if (backend.kind === 'firewalld') await addSources(backend.fw, cfg, undo);
+      const batchFamilies = backend.kind === 'iptables' || isolation !== undefined ? families : [];
+      const outcomes = await Promise.allSettled(batchFamilies.map((f) => table.apply(f, plan(f))));
       const failures: string[] = [];
       outcomes.forEach((o, i) => {
-        const f = families[i]!;
+        const f = batchFamilies[i]!;
         if (o.status === 'fulfilled') undo.push(`remove the IPv${f} rules added`, removeAdded(f, o.value.added));
         else failures.push(`IPv${f} (${table.bin(f)}): ${reason(o.reason)}`);
       });
@@ -155,7 +196,32 @@ export async function cmdAdd(args: CmdArgs, deps: FirewallDeps): Promise<Result>
       throw err;
     }
   });
-  return prev;
+}
+
+/** The reference's firewalld Add: each address a source of the zone, ZONE_ALREADY_SET being fine. */
+async function addSources(fw: Firewalld, cfg: FirewallConfig, undo: UndoStack): Promise<void> {
+  for (const a of unionAddresses(cfg.addresses)) {
+    try {
+      await fw.addSource(cfg.firewalldZone, a.cidr);
+      undo.push(`remove ${a.cidr} from firewalld zone ${cfg.firewalldZone}`, () => fw.removeSource(cfg.firewalldZone, a.cidr));
+    } catch (err) {
+      if (err instanceof DBusError && err.message.includes('ZONE_ALREADY_SET')) continue;
+      throw new CniError(CniCode.Internal, `failed to add the address ${a.cidr} to ${cfg.firewalldZone} zone: ${reason(err)}`, '', { cause: err });
+    }
+  }
+}
+
+/** The reference's firewalld Del: each address removed from the zone, errors ignored (it may not be there). */
+async function removeSources(fw: Firewalld | undefined, zone: string, addresses: readonly HostAddress[], claimed: ReadonlySet<string>): Promise<void> {
+  if (fw === undefined) return;
+  for (const a of addresses) {
+    if (claimed.has(a.cidr)) continue;
+    try {
+      await fw.removeSource(zone, a.cidr);
+    } catch {
+      // UNKNOWN_SOURCE: not (or no longer) there
+    }
+  }
 }
 
 /**
@@ -187,10 +253,20 @@ function claimedBy(records: readonly AttachmentRecord[]): Set<string> {
 
 export async function cmdDel(args: CmdArgs, deps: FirewallDeps): Promise<void> {
   const cfg = parse(args, true);
-  // we never add anything with firewalld: nothing of ours to remove
-  if (cfg.backend === 'firewalld') return;
   const att: Attachment = { containerId: args.containerId, ifName: args.ifName };
   const records = deps.records(cfg.dataDir);
+  // firewalld when configured or running (a stopped firewalld keeps no runtime sources); iptables always
+  // (cheap, and the rules may come from another configuration or the Go plugin's default)
+  const fw = await teardownFirewalld(cfg, deps);
+  try {
+    await delLocked(deps, cfg, att, records, fw);
+  } finally {
+    fw?.close();
+  }
+  // the ingress policy's rules are per bridge and shared by its pods: the reference keeps them too
+}
+
+async function delLocked(deps: FirewallDeps, cfg: FirewallConfig, att: Attachment, records: Records, fw: Firewalld | undefined): Promise<void> {
   await locked(deps, async () => {
     let all: AttachmentRecord[];
     try {
@@ -200,45 +276,73 @@ export async function cmdDel(args: CmdArgs, deps: FirewallDeps): Promise<void> {
     }
     const own = all.find((r) => sameAttachment(r, cfg.name, att));
     const others = all.filter((r) => !sameAttachment(r, cfg.name, att));
-    await removeAddresses(deps, unionAddresses(cfg.addresses, own?.addresses ?? []), claimedBy(others));
+    const addresses = unionAddresses(cfg.addresses, own?.addresses ?? []);
+    const claimed = claimedBy(others);
+    await removeSources(fw, cfg.firewalldZone, addresses, claimed);
+    await removeAddresses(deps, addresses, claimed);
     try {
       records.remove(cfg.name, att);
     } catch (err) {
       throw ioError(`failed to remove the attachment record in ${cfg.dataDir}`, err);
     }
   });
-  // the ingress policy's rules are per bridge and shared by its pods: the reference keeps them too
 }
 
 export async function cmdCheck(args: CmdArgs, deps: FirewallDeps): Promise<void> {
   const cfg = parse(args);
   if (cfg.prevResult === undefined) throw new CniError(CniCode.InvalidNetworkConfig, 'missing prevResult from earlier plugin');
-  if (cfg.backend === 'firewalld') throw firewalldUnsupported(cfg);
   const isolation = isolationOf(cfg);
+  const backend = await chooseBackend(cfg, deps);
   const problems: string[] = [];
+  try {
+    if (backend.kind === 'firewalld') {
+      for (const a of unionAddresses(cfg.addresses)) {
+        let found: boolean;
+        try {
+          found = await backend.fw.querySource(cfg.firewalldZone, a.cidr);
+        } catch (err) {
+          throw new CniError(CniCode.Internal, `failed to find the address ${a.cidr} in ${cfg.firewalldZone} zone: ${reason(err)}`, '', { cause: err });
+        }
+        // the reference ignores the answer (any reply passes); we do not
+        if (!found) problems.push(`firewalld: the address ${a.cidr} is not in ${cfg.firewalldZone} zone`);
+      }
+    }
+  } finally {
+    closeBackend(backend);
+  }
   for (const f of FAMILIES) {
     const cidrs = addressesOf(cfg.addresses, f);
     if (cidrs.length === 0) continue;
+    if (backend.kind === 'firewalld' && isolation === undefined) continue;
     let listing;
     try {
       listing = await deps.table.list(f);
     } catch (err) {
       throw new CniError(CniCode.Internal, `failed to list the IPv${f} filter table: ${reason(err)}`, '', { cause: err });
     }
-    for (const p of checkProblems(listing, cfg.adminChain, cidrs, isolation)) problems.push(`${deps.table.bin(f)}: ${p}`);
+    const found = backend.kind === 'iptables' ? checkProblems(listing, cfg.adminChain, cidrs, isolation) : isolation === undefined ? [] : checkIsolation(listing, isolation.bridge, isolation.policy);
+    for (const p of found) problems.push(`${deps.table.bin(f)}: ${p}`);
   }
   if (problems.length > 0) throw new CniError(CniCode.Internal, `firewall rules of container ${args.containerId} are missing`, problems.join('; '));
 }
 
 export async function cmdGc(args: CmdArgs, deps: FirewallDeps): Promise<void> {
   const cfg = parse(args, true);
-  if (cfg.backend === 'firewalld') return;
   if (cfg.validAttachments === undefined) {
     args.log.warn('GC: the request lists no cni.dev/valid-attachments; no rule is removed');
     return;
   }
   const valid = new Set(cfg.validAttachments.map((a) => `${a.containerId}\0${a.ifName}`));
   const records = deps.records(cfg.dataDir);
+  const fw = await teardownFirewalld(cfg, deps);
+  try {
+    await gcLocked(deps, cfg, valid, records, fw);
+  } finally {
+    fw?.close();
+  }
+}
+
+async function gcLocked(deps: FirewallDeps, cfg: FirewallConfig, valid: ReadonlySet<string>, records: Records, fw: Firewalld | undefined): Promise<void> {
   await locked(deps, async () => {
     let all: AttachmentRecord[];
     try {
@@ -249,7 +353,10 @@ export async function cmdGc(args: CmdArgs, deps: FirewallDeps): Promise<void> {
     const isStale = (r: AttachmentRecord): boolean => r.network === cfg.name && !valid.has(`${r.containerId}\0${r.ifName}`);
     const stale = all.filter(isStale);
     if (stale.length === 0) return;
-    await removeAddresses(deps, unionAddresses(...stale.map((r) => r.addresses)), claimedBy(all.filter((r) => !isStale(r))));
+    const addresses = unionAddresses(...stale.map((r) => r.addresses));
+    const claimed = claimedBy(all.filter((r) => !isStale(r)));
+    await removeSources(fw, cfg.firewalldZone, addresses, claimed);
+    await removeAddresses(deps, addresses, claimed);
     for (const r of stale) {
       try {
         records.remove(r.network, r);
@@ -262,7 +369,9 @@ export async function cmdGc(args: CmdArgs, deps: FirewallDeps): Promise<void> {
 
 export async function cmdStatus(args: CmdArgs, deps: FirewallDeps): Promise<void> {
   const cfg = parse(args);
-  if (cfg.backend === 'firewalld') throw firewalldUnsupported(cfg, CniCode.PluginNotAvailable);
+  const backend = await chooseBackend(cfg, deps);
+  closeBackend(backend);
+  if (backend.kind === 'firewalld') return;
   try {
     await deps.table.list(4);
   } catch (err) {

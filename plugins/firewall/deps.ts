@@ -3,10 +3,9 @@
  * tests can replace a step; `defaultDeps()` is the real thing, made per call
  * (nothing is created at import: the executable has a V8 startup snapshot).
  */
-import { readFileSync } from 'node:fs';
 import { type FileLock, lockFile } from '../../lib/lock.ts';
-import { processAlive } from '../../lib/process-alive.ts';
 import { type CommandRunner, execRunner } from './exec.ts';
+import { type Firewalld, connectFirewalld } from './firewalld.ts';
 import { FilterTable } from './iptables.ts';
 import { Records } from './records.ts';
 
@@ -15,8 +14,8 @@ export interface FirewallDeps {
   records: (dataDir: string) => Records;
   /** The lock of every change to the filter table and the records. */
   lock: () => FileLock;
-  /** Whether a firewalld daemon runs on this node (its pid file names a live process). */
-  firewalldRunning: () => boolean;
+  /** firewalld's zone API over D-Bus; rejects when the bus or the daemon is missing. */
+  firewalld: () => Promise<Firewalld>;
 }
 
 /**
@@ -26,22 +25,12 @@ export interface FirewallDeps {
  */
 export const LOCK_PATH = '/run/cni-ts-firewall.lock';
 const LOCK_TIMEOUT_MS = 20_000;
-const FIREWALLD_PIDFILE = '/run/firewalld.pid';
-
-function firewalldRunning(): boolean {
-  try {
-    const pid = Number.parseInt(readFileSync(FIREWALLD_PIDFILE, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 && processAlive(pid);
-  } catch {
-    return false;
-  }
-}
 
 export function defaultDeps(run: CommandRunner = execRunner): FirewallDeps {
   return {
     table: new FilterTable(run),
     records: (dir) => new Records(dir),
     lock: () => lockFile(LOCK_PATH, LOCK_TIMEOUT_MS, { mode: 0o600 }),
-    firewalldRunning,
+    firewalld: connectFirewalld,
   };
 }

@@ -191,3 +191,10 @@ export function checkProblems(listing: Listing, adminChain: string, cidrs: reado
   if (isolation !== undefined) for (const { rule } of isolationRules(isolation.bridge, isolation.policy)) expect(rule, `${rule.chain} `);
   return problems;
 }
+
+/** What CHECK finds missing of the ingress policy's rules for one family (the firewalld backend's CHECK). */
+export function checkIsolation(listing: Listing, bridge: string, policy: Exclude<IngressPolicy, 'open'>): string[] {
+  return isolationRules(bridge, policy)
+    .filter(({ rule }) => !listing.hasRule(rule.chain, rule.args))
+    .map(({ rule }) => `expected ${rule.chain} rule [${rule.args.join(' ')}] not found`);
+}

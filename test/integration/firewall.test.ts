@@ -15,6 +15,7 @@ import { err, ok } from '../helpers/bridge.ts';
 import { BIN_DIR, GO_CNI_DIR, ROOT, type RunResult, binPath, cniEnv, runExe } from '../helpers/exec.ts';
 import { NetnsEnv, type TestNetns, ip, isRoot } from '../helpers/netns.ts';
 import { PortmapLab } from '../helpers/portmap.ts';
+import { FakeFirewalld, PrivateBus } from '../helpers/dbus.ts';
 
 const GO_FIREWALL = join(GO_CNI_DIR, 'firewall');
 
@@ -59,7 +60,12 @@ function conf(p: Pod | undefined, extra: Record<string, unknown> = {}): Record<s
   return { cniVersion: '1.0.0', name: 'fwnet', type: 'firewall', dataDir, ...(p === undefined ? {} : { prevResult: prevResult(p) }), ...extra };
 }
 
-function call(ns: TestNetns, command: string, c: Record<string, unknown>, p?: Pod, opts: { go?: boolean; netns?: string } = {}): Promise<RunResult> {
+/**
+ * Runs a plugin in `ns`. The D-Bus system bus is `bus` (a private one) or a
+ * path where there is none: never the host's, whose firewalld (if any) the
+ * tests must not touch; without a bus both plugins pick iptables by default.
+ */
+function call(ns: TestNetns, command: string, c: Record<string, unknown>, p?: Pod, opts: { go?: boolean; netns?: string; bus?: string } = {}): Promise<RunResult> {
   const attach = command === 'ADD' || command === 'DEL' || command === 'CHECK';
   const bin = opts.go === true ? GO_FIREWALL : binPath('firewall');
   const e = cniEnv({
@@ -68,6 +74,7 @@ function call(ns: TestNetns, command: string, c: Record<string, unknown>, p?: Po
     CNI_NETNS: attach ? (opts.netns ?? '/run/netns/fw-pod') : undefined,
     CNI_IFNAME: attach ? 'eth0' : undefined,
     CNI_PATH: opts.go === true ? GO_CNI_DIR : BIN_DIR,
+    DBUS_SYSTEM_BUS_ADDRESS: opts.bus ?? `unix:path=${join(dataDir, 'no-bus')}`,
   });
   return runExe('/usr/sbin/ip', { args: ['netns', 'exec', ns.name, bin], env: e, stdin: JSON.stringify(c) });
 }
@@ -230,14 +237,14 @@ describe('firewall on its own', () => {
     ok(await call(ns, 'CHECK', conf(keep), keep));
   });
 
-  it('refuses firewalld (code 2, naming the daemon) and injection (code 7) with nothing changed; STATUS', async () => {
+  it('backend firewalld without a bus: code 50 naming it; injection refused (code 7); nothing changed; STATUS', async () => {
     setup();
     const ns = env.netns();
     const p = pod('10.88.0.12');
     const before = save(ns);
     const fwd = err(await call(ns, 'ADD', conf(p, { backend: 'firewalld' }), p));
-    expect(fwd.code).toBe(2);
-    expect(fwd.msg).toMatch(/firewalld/);
+    expect(fwd.code).toBe(50);
+    expect(fwd.msg).toMatch(/backend "firewalld" is not usable: cannot reach the D-Bus system bus at .*no-bus/);
     expect(err(await call(ns, 'STATUS', v11({ backend: 'firewalld' }))).code).toBe(50);
     ok(await call(ns, 'DEL', conf(p, { backend: 'firewalld' }), p));
     for (const bad of ['X\nCOMMIT\n*filter\n-A INPUT -j DROP', 'A" -j DROP', '-j', 'ACCEPT', 'x'.repeat(29)]) {
@@ -326,5 +333,58 @@ describe('conf-examples/bridge-firewall.conflist through cni tool', () => {
     expect(del.code, del.stderr).toBe(0);
     expect(podLines(save(host))).toEqual([]);
     expect(readdirSync(join(dataDir, 'fw'))).toEqual([]);
+  });
+});
+
+describe('firewall, firewalld backend (a private bus with a pretend firewalld)', () => {
+  let bus: PrivateBus | undefined;
+  let fw: FakeFirewalld | undefined;
+  afterEach(() => {
+    fw?.stop();
+    bus?.stop();
+  });
+
+  it('the addresses go into the zone, no iptables rule; interop with the Go plugin both ways; DEL without prevResult; GC', async () => {
+    setup();
+    bus = new PrivateBus();
+    await bus.start();
+    fw = new FakeFirewalld();
+    await fw.start(bus);
+    const ns = env.netns();
+    const b = { bus: bus.address };
+    const trusted = (): string[] => [...(fw!.zones.get('trusted') ?? [])].sort();
+    const p = pod('10.88.0.20', 'fd00:88::20');
+    const before = save(ns);
+
+    // Go ADD (firewalld runs: its default) → our CHECK → our DEL
+    ok(await call(ns, 'ADD', conf(p), p, { ...b, go: true }));
+    expect(trusted()).toEqual(['10.88.0.20/32', 'fd00:88::20/128']);
+    ok(await call(ns, 'CHECK', conf(p), p, b));
+    ok(await call(ns, 'DEL', conf(p), p, b));
+    expect(trusted()).toEqual([]);
+
+    // our ADD (the same default) → Go CHECK → Go DEL; our GC then drops the record Go cannot see
+    ok(await call(ns, 'ADD', conf(p), p, b));
+    expect(trusted()).toEqual(['10.88.0.20/32', 'fd00:88::20/128']);
+    expect(save(ns)).toBe(before);
+    ok(await call(ns, 'CHECK', conf(p), p, { ...b, go: true }));
+    ok(await call(ns, 'DEL', conf(p), p, { ...b, go: true }));
+    expect(trusted()).toEqual([]);
+    ok(await call(ns, 'GC', v11({ 'cni.dev/valid-attachments': [] }), undefined, b));
+    expect(readdirSync(dataDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+
+    // our ADD in another zone, our DEL without prevResult nor netns
+    ok(await call(ns, 'ADD', conf(p, { backend: 'firewalld', firewalldZone: 'internal' }), p, b));
+    expect([...(fw.zones.get('internal') ?? [])].sort()).toEqual(['10.88.0.20/32', 'fd00:88::20/128']);
+    ok(await call(ns, 'STATUS', v11({ backend: 'firewalld' }), undefined, b));
+    ok(await call(ns, 'DEL', conf(undefined, { backend: 'firewalld', firewalldZone: 'internal' }), p, { ...b, netns: '' }));
+    expect([...(fw.zones.get('internal') ?? [])]).toEqual([]);
+
+    // CHECK notices a source removed behind our back (the reference's CHECK passes on any reply)
+    ok(await call(ns, 'ADD', conf(p), p, b));
+    fw.zones.get('trusted')!.delete('10.88.0.20/32');
+    expect(err(await call(ns, 'CHECK', conf(p), p, b)).details).toMatch(/10\.88\.0\.20\/32 is not in trusted zone/);
+    ok(await call(ns, 'DEL', conf(p), p, b));
+    expect(save(ns)).toBe(before);
   });
 });

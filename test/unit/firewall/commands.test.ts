@@ -14,6 +14,8 @@ import type { CmdArgs } from '../../../lib/cni/skel.ts';
 import { quoteRestoreArg, splitRuleLine } from '../../../lib/ipmasq/iptables.ts';
 import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus } from '../../../plugins/firewall/commands.ts';
 import type { FirewallDeps } from '../../../plugins/firewall/deps.ts';
+import type { Firewalld } from '../../../plugins/firewall/firewalld.ts';
+import { DBusError } from '../../../lib/dbus/index.ts';
 import type { CommandRunner } from '../../../plugins/firewall/exec.ts';
 import { FilterTable } from '../../../plugins/firewall/iptables.ts';
 import { Records } from '../../../plugins/firewall/records.ts';
@@ -101,8 +103,41 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function deps(): FirewallDeps {
-  return { table: new FilterTable(ipt.run), records: (d) => new Records(d), lock: () => ({ path: '', release: () => undefined }), firewalldRunning: () => false };
+/** A firewalld that keeps zone → sources and answers as the real one (ZONE_ALREADY_SET, UNKNOWN_SOURCE). */
+class FakeFirewalld implements Firewalld {
+  readonly zones = new Map<string, Set<string>>();
+  closed = 0;
+  failAdd: string | undefined;
+  private zone(z: string): Set<string> {
+    const s = this.zones.get(z) ?? new Set<string>();
+    this.zones.set(z, s);
+    return s;
+  }
+  addSource(zone: string, source: string): Promise<void> {
+    if (source === this.failAdd) return Promise.reject(new DBusError('org.fedoraproject.FirewallD1.Exception', 'INVALID_ADDR'));
+    if (this.zone(zone).has(source)) return Promise.reject(new DBusError('org.fedoraproject.FirewallD1.Exception', `ZONE_ALREADY_SET: ${source}`));
+    this.zone(zone).add(source);
+    return Promise.resolve();
+  }
+  removeSource(zone: string, source: string): Promise<void> {
+    return this.zone(zone).delete(source) ? Promise.resolve() : Promise.reject(new DBusError('org.fedoraproject.FirewallD1.Exception', 'UNKNOWN_SOURCE'));
+  }
+  querySource(zone: string, source: string): Promise<boolean> {
+    return Promise.resolve(this.zone(zone).has(source));
+  }
+  close(): void {
+    this.closed++;
+  }
+}
+
+/** Without `fw`, firewalld is not running (no owner of its bus name). */
+function deps(fw?: FakeFirewalld): FirewallDeps {
+  return {
+    table: new FilterTable(ipt.run),
+    records: (d) => new Records(d),
+    lock: () => ({ path: '', release: () => undefined }),
+    firewalld: () => (fw === undefined ? Promise.reject(new Error('firewalld is not running: no owner of org.fedoraproject.FirewallD1')) : Promise.resolve(fw)),
+  };
 }
 
 /** `prev` null: no prevResult. */
@@ -164,17 +199,48 @@ describe('ADD', () => {
     expect(new Records(dir).all()[0]!.addresses).toHaveLength(2);
   });
 
-  it('refuses firewalld with code 2, naming the daemon', async () => {
+  it('backend firewalld without firewalld: code 50 naming the daemon, nothing added', async () => {
     const e = await cmdAdd(args({ backend: 'firewalld' }), deps()).catch((err: unknown) => err as CniError);
     expect(e).toBeInstanceOf(CniError);
-    expect((e as CniError).code).toBe(2);
-    expect((e as CniError).msg).toMatch(/firewalld.*D-Bus/);
+    expect((e as CniError).code).toBe(50);
+    expect((e as CniError).msg).toMatch(/firewalld is not running/);
+    expect(ipt.restores).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('warns when firewalld runs and no backend is set', async () => {
-    const a = args();
-    await cmdAdd(a, { ...deps(), firewalldRunning: () => true });
-    expect(a.warnings.join()).toMatch(/firewalld runs/);
+  it('firewalld (configured, or running without a backend): the addresses go into the zone, no iptables rule', async () => {
+    const fw = new FakeFirewalld();
+    await cmdAdd(args(), deps(fw));
+    expect([...fw.zones.get('trusted')!]).toEqual(['10.88.0.5/32', 'fd00::5/128']);
+    expect(ipt.restores).toBe(0);
+    expect(fw.closed).toBe(1);
+    // again: ZONE_ALREADY_SET is fine
+    await cmdAdd(args({ backend: 'firewalld', firewalldZone: 'trusted' }), deps(fw));
+    await cmdCheck(args(), deps(fw));
+    fw.zones.get('trusted')!.delete('fd00::5/128');
+    const e = await cmdCheck(args(), deps(fw)).catch((err: unknown) => err as CniError);
+    expect((e as CniError).details).toMatch(/fd00::5\/128 is not in trusted zone/);
+    // DEL without prevResult: the record names the addresses
+    await cmdDel(args({}, 'ctr1', null), deps(fw));
+    expect([...fw.zones.get('trusted')!]).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    // explicit iptables never asks firewalld
+    await cmdAdd(args({ backend: 'iptables' }), deps(fw));
+    expect(ipt.podRules(4)).toHaveLength(2);
+    expect([...fw.zones.get('trusted')!]).toEqual([]);
+  });
+
+  it('firewalld: a refused address rolls back the ones added and the record; the ingress policy still uses iptables', async () => {
+    const fw = new FakeFirewalld();
+    fw.failAdd = 'fd00::5/128';
+    expect(await codeOf(cmdAdd(args({ firewalldZone: 'internal' }), deps(fw)))).toBe(999);
+    expect([...(fw.zones.get('internal') ?? [])]).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    fw.failAdd = undefined;
+    await cmdAdd(args({ ingressPolicy: 'same-bridge' }), deps(fw));
+    expect(ipt.tables[4].get('CNI-ISOLATION-STAGE-1')).toHaveLength(2);
+    expect(ipt.podRules(4)).toEqual([]);
+    await cmdCheck(args({ ingressPolicy: 'same-bridge' }), deps(fw));
   });
 
   it('ingress policy: needs a bridge name, refuses an unsafe one, adds the isolation chains', async () => {
@@ -231,6 +297,7 @@ describe('DEL', () => {
     await cmdDel(args({ backend: 'nonsense', iptablesAdminChainName: 'x y' }), deps());
     expect(ipt.podRules(4)).toEqual([]);
     await cmdDel(args({ backend: 'firewalld' }), deps());
+    await cmdGc(args({ backend: 'firewalld', 'cni.dev/valid-attachments': [] }, '', null), deps());
   });
 
   it('fails with 999 and keeps the record when a restore fails', async () => {
@@ -278,10 +345,12 @@ describe('GC', () => {
 });
 
 describe('STATUS', () => {
-  it('passes with iptables, 50 without it or with firewalld', async () => {
+  it('passes with iptables or a running firewalld, 50 without them', async () => {
     await cmdStatus(args(), deps());
     expect(await codeOf(cmdStatus(args({ backend: 'firewalld' }), deps()))).toBe(50);
+    await cmdStatus(args({ backend: 'firewalld' }), deps(new FakeFirewalld()));
     const broken: FirewallDeps = { ...deps(), table: new FilterTable(() => Promise.reject(new Error('cannot run iptables: ENOENT'))) };
     expect(await codeOf(cmdStatus(args(), broken))).toBe(50);
+    await cmdStatus(args(), { ...broken, firewalld: () => Promise.resolve(new FakeFirewalld()) });
   });
 });
