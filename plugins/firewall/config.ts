@@ -48,7 +48,7 @@ export interface Attachment {
 export interface FirewallConfig {
   name: string;
   cniVersion: string;
-  /** Configured backend; undefined: iptables (see README: the reference picks firewalld when it runs). */
+  /** Configured backend; undefined: firewalld when it runs, else iptables (the reference's choice). */
   backend: BackendName | undefined;
   adminChain: string;
   firewalldZone: string;

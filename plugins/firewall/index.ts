@@ -1,7 +1,7 @@
 /**
  * The firewall plugin: a drop-in for the reference Go `firewall`
- * (containernetworking/plugins plugins/meta/firewall), iptables backend, with
- * DEL without prevResult, GC and STATUS. See README.md.
+ * (containernetworking/plugins plugins/meta/firewall), iptables and firewalld
+ * backends, with DEL without prevResult, GC and STATUS. See README.md.
  */
 import { definePlugin, withDeps } from '../../lib/cni/plugin.ts';
 import type { Plugin } from '../../lib/cni/skel.ts';
