@@ -314,8 +314,13 @@ export class DBusConnection {
     sock.on('data', (d: Buffer) => conn.onData(d));
     sock.on('error', (e) => conn.fail(e));
     sock.on('close', () => conn.fail(new Error('D-Bus connection closed')));
-    const hello = await conn.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' });
-    conn.uniqueName = String(hello.body[0] ?? '');
+    try {
+      const hello = await conn.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' });
+      conn.uniqueName = String(hello.body[0] ?? '');
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
     return conn;
   }
 
