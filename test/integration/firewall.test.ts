@@ -388,3 +388,27 @@ describe('firewall, firewalld backend (a private bus with a pretend firewalld)',
     expect(save(ns)).toBe(before);
   });
 });
+
+describe('cni conformance on bridge → firewall', () => {
+  it('passes every check at every spec version it runs (concurrent ADDs, DEL without netns, GC, chaining)', async () => {
+    setup();
+    const list = {
+      cniVersion: '1.1.0',
+      name: 'fwconform',
+      plugins: [
+        { type: 'bridge', bridge: 'fwc0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: join(dataDir, 'ipam'), ranges: [[{ subnet: '10.99.7.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] } },
+        { type: 'firewall', backend: 'iptables', dataDir: join(dataDir, 'fw') },
+      ],
+    };
+    const conf = join(dataDir, 'fwconform.conflist');
+    writeFileSync(conf, JSON.stringify(list));
+    const json = join(dataDir, 'report.json');
+    const r = await runExe(binPath('cni'), { args: ['conformance', '--path', BIN_DIR, '--conf', conf, '--json', json, '--quiet'], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    expect(r.stderr).toBe('');
+    const rows = (JSON.parse(readFileSync(json, 'utf8')) as { checks: { id: string; status: string }[] }).checks;
+    expect(rows.filter((c) => c.status !== 'pass')).toEqual([]);
+    expect(rows.map((c) => c.id)).toEqual(expect.arrayContaining(['concurrency.add@1.1.0', 'del.netns-gone@1.1.0', 'gc.release@1.1.0', 'chain.prev@1.1.0']));
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(dataDir, 'fw')).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+});
