@@ -8,6 +8,8 @@
  *   flannel:delegated      the delegate answered, the result not yet printed
  *   bridge:<step>          after each step of bridge ADD (plugins/bridge/deps.ts ADD_STEPS)
  *   host-local:<step>      after each step of a reservation (ipam/host-local/disk-store.ts ReserveStep)
+ *   firewall:recorded      the attachment record is on disk, no rule or zone source added yet
+ *   firewall:rules         the rules (or zone sources) are in place, the result not yet printed
  */
 export const FAULT_ENV = 'CNI_TS_FAULT_STOP';
 

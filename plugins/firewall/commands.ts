@@ -25,6 +25,7 @@ import { type AttachmentRecord, type Records, sameAttachment } from './records.t
 import type { Firewalld } from './firewalld.ts';
 import type { FilterTable } from './iptables.ts';
 import { DBusError } from '../../lib/dbus/index.ts';
+import { faultPoint } from '../../lib/fault.ts';
 
 const FAMILIES: readonly Family[] = [4, 6];
 
@@ -168,6 +169,7 @@ async function addLocked(
       } catch (err) {
         throw ioError(`failed to write the attachment record in ${cfg.dataDir}`, err);
       }
+      faultPoint(args.env, 'firewall', 'recorded');
       const families = FAMILIES.filter((f) => addressesOf(cfg.addresses, f).length > 0);
       const removeAdded = (f: Family, added: readonly Rule[]) => async (): Promise<void> => {
         await table.apply(f, (l) => ({ lines: planRemoveRules(l, added) }));
@@ -191,6 +193,7 @@ async function addLocked(
         else failures.push(`IPv${f} (${table.bin(f)}): ${reason(o.reason)}`);
       });
       if (failures.length > 0) throw new CniError(CniCode.Internal, `failed to add the firewall rules: ${failures.join('; ')}`);
+      faultPoint(args.env, 'firewall', 'rules');
     } catch (err) {
       await undo.run(args.log);
       throw err;

@@ -6,7 +6,7 @@
  * without prevResult, GC by cni.dev/valid-attachments, firewalld refused,
  * injection refused, STATUS.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,6 +209,34 @@ describe('firewall on its own', () => {
     iptables(ns, '-D', 'CNI-ISOLATION-STAGE-1', '1');
     expect(err(await call(ns, 'CHECK', c, p)).details).toMatch(/CNI-ISOLATION-STAGE-1 rule \[-i cni0 -o cni0 /);
     ok(await call(ns, 'DEL', c, p));
+    expect(podLines(save(ns))).toEqual([]);
+  });
+
+  it.each(['recorded', 'rules'])('an ADD killed at firewall:%s leaves what a DEL without prevResult removes', async (step) => {
+    setup();
+    const ns = env.netns();
+    const p = pod('10.88.0.30', 'fd00:88::30');
+    const e = cniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: p.id, CNI_NETNS: '/run/netns/fw-pod', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, CNI_TS_FAULT_STOP: `firewall:${step}`, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dataDir, 'no-bus')}` });
+    const child = spawn('/usr/sbin/ip', ['netns', 'exec', ns.name, binPath('firewall')], { env: e, stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin.end(JSON.stringify(conf(p)));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    // `ip netns exec` execs the plugin: the child's pid is the plugin's; wait until it stops itself
+    const until = Date.now() + 20_000;
+    const state = (): string => readFileSync(`/proc/${child.pid!}/stat`, 'utf8').replace(/^.*\) /, '')[0]!;
+    while (state() !== 'T') {
+      if (Date.now() > until) throw new Error(`the plugin did not reach firewall:${step} within 20 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(readdirSync(dataDir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    if (step === 'rules') expect(podLines(save(ns))).toHaveLength(4);
+    ok(await call(ns, 'DEL', conf(undefined), p, { netns: '' }));
+    expect(podLines(save(ns))).toEqual([]);
+    expect(readdirSync(dataDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    // the lock went with the killed process: the next ADD goes through
+    ok(await call(ns, 'ADD', conf(p), p));
+    ok(await call(ns, 'DEL', conf(p), p));
     expect(podLines(save(ns))).toEqual([]);
   });
 
