@@ -11,19 +11,18 @@
  * those of recorded attachments that are no longer valid. Rules of an
  * address that another record holds are never removed, and ADD takes its
  * addresses over from older records (an address IPAM gave out again before
- * a stale record was collected). Everything runs under one
- * lock, so that list-compute-restore is atomic between our runs.
+ * a stale record was collected). Everything runs under one lock, so that
+ * list-compute-restore is atomic between our runs.
  */
 import { CniCode, CniError, fromFsError } from '../../lib/cni/errors.ts';
 import type { CmdArgs, Logger } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { type Attachment, type FirewallConfig, type HostAddress, checkInterfaceName, loadFirewallConfig, PRIV_CHAIN } from './config.ts';
 import type { FirewallDeps } from './deps.ts';
-import type { Family } from './iptables.ts';
+import type { Family, FilterTable } from './iptables.ts';
 import { type Batch, type Listing, type Rule, addressesOf, checkIsolation, checkProblems, planAdd, planIsolation, planRemove, planRemoveRules } from './plan.ts';
 import { type AttachmentRecord, type Records, sameAttachment } from './records.ts';
 import type { Firewalld } from './firewalld.ts';
-import type { FilterTable } from './iptables.ts';
 import { DBusError } from '../../lib/dbus/index.ts';
 import { faultPoint } from '../../lib/fault.ts';
 
