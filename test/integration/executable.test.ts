@@ -68,7 +68,7 @@ describe('dist/bin/cni', () => {
     const r = await runExe(binPath('cni'), { env: cniEnv({}) });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^cni-ts \d+\.\d+\.\d+/);
-    expect(r.stdout).toContain('plugins: bridge, flannel, host-local');
+    expect(r.stdout).toContain('plugins: bridge, firewall, flannel, host-local');
   });
 
   it('dispatches on the name it was called by, not on the file it runs from', async () => {
