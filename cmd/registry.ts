@@ -22,6 +22,7 @@ export type PluginLoader = () => Promise<Plugin>;
 const PLUGIN_LOADERS: ReadonlyArray<readonly [string, PluginLoader]> = [
   ['bandwidth', () => import('../plugins/bandwidth/index.ts').then((m) => m.bandwidthPlugin)],
   ['bridge', () => import('../plugins/bridge/index.ts').then((m) => m.bridgePlugin)],
+  ['firewall', () => import('../plugins/firewall/index.ts').then((m) => m.firewallPlugin)],
   ['flannel', () => import('../plugins/flannel/index.ts').then((m) => m.flannelPlugin)],
   ['host-local', () => import('../ipam/host-local/index.ts').then((m) => m.hostLocalPlugin)],
   ['loopback', () => import('../plugins/loopback/index.ts').then((m) => m.loopbackPlugin)],

@@ -11,6 +11,8 @@
  *   bridge:<step>          after each step of bridge ADD (plugins/bridge/deps.ts ADD_STEPS)
  *   host-local:<step>      after each step of a reservation (ipam/host-local/disk-store.ts ReserveStep)
  *   bandwidth:<step>       after each step of bandwidth ADD (plugins/bandwidth/commands.ts BANDWIDTH_ADD_STEPS)
+ *   firewall:recorded      the attachment record is on disk, no rule or zone source added yet
+ *   firewall:rules         the rules (or zone sources) are in place, the result not yet printed
  */
 export const FAULT_ENV = 'CNI_TS_FAULT';
 

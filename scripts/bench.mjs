@@ -290,7 +290,7 @@ async function main() {
     }),
   });
 
-  // portmap and loopback: rows only when our executable has them
+  // portmap, firewall and loopback: rows only when our executable has them
   const portmapConf = (side) =>
     JSON.stringify({
       cniVersion: '1.0.0',
@@ -322,6 +322,25 @@ async function main() {
     });
   rows.push(await measure({ name: 'bandwidth ADD (ingress and egress shaped)', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'ADD', 'bw', i, bandwidthConf(i), 'bandwidth') }));
   rows.push(await measure({ name: 'bandwidth DEL', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'DEL', 'bw', i, bandwidthConf(i), 'bandwidth') }));
+
+  // firewall, iptables backend named (the Go plugin would otherwise ask D-Bus whether firewalld runs), both families
+  const firewallConf = (side) =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'cbr0',
+      type: 'firewall',
+      backend: 'iptables',
+      dataDir: dataDir(side, 'fw'),
+      prevResult: {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'cni0' }, { name: 'eth0', sandbox: '/run/netns/x' }],
+        ips: [
+          { address: `10.244.1.${SIDES.indexOf(side) + 210}/24`, gateway: '10.244.1.1', interface: 1 },
+          { address: `fd00:244::${SIDES.indexOf(side) + 210}/64`, gateway: 'fd00:244::1', interface: 1 },
+        ],
+      },
+    });
+  await addDel(rows, 'firewall', 'fw', firewallConf, 'firewall');
 
   const cols = SIDES;
   const ours = OURS.filter((t) => SIDES.includes(t));

@@ -90,7 +90,7 @@ async function bundle(entry, name) {
 /**
  * Runs the bundle through scripts/sea-loader.cjs on the plain Node base (the
  * same V8 and flags as the executable) for VERSION, then, as root with `ip`,
- * flannel, bridge, portmap, bandwidth and loopback ADD and DEL in throwaway namespaces; each run starts from
+ * flannel, bridge, portmap, bandwidth, firewall and loopback ADD and DEL in throwaway namespaces; each run starts from
  * the previous run's cache and writes one with everything compiled so far.
  */
 /**
@@ -207,10 +207,13 @@ function trainCodeCache(bundleJs, nodeBase) {
         run('bandwidth', env('ADD', 2), bandwidth(added), host);
         run('bandwidth', env('DEL', 2), bandwidth(added), host);
         run('portmap', env('DEL', 2), portmap(added), host);
+        const firewall = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'firewall', backend: 'iptables', dataDir: join(work, 'fw'), prevResult: added });
+        run('firewall', env('ADD', 2), firewall, host);
+        run('firewall', env('DEL', 2), firewall, host);
         run('flannel', env('DEL', 1), flannel, host);
         run('bridge', env('DEL', 2), bridge, host);
         run('loopback', env('DEL', 1), loopback, host);
-        trained = 'VERSION, flannel, bridge, portmap, bandwidth and loopback ADD/DEL';
+        trained = 'VERSION, flannel, bridge, portmap, bandwidth, firewall and loopback ADD/DEL';
       } catch (err) {
         // a machine where the plugins cannot run (no bridge module, say) still gets an executable
         // (outside CI); the cache holds what the runs so far compiled, and the namespaces take the rest with them

@@ -31,6 +31,8 @@ command -v conmon >/dev/null || need+=(conmon)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v nsenter >/dev/null && command -v findmnt >/dev/null || need+=(util-linux)
 command -v tar >/dev/null || need+=(tar)
+# the firewall plugin's firewalld backend is tested over a private bus of its own dbus-daemon
+command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
 # the cni tool interop test builds a libcni (Go runtime side) client, offline, from Debian's sources
 command -v go >/dev/null || need+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] || need+=(golang-github-appc-cni-dev)

@@ -56,9 +56,10 @@ export function restoreLine(args: readonly string[]): string {
   return args.map(quoteRestoreArg).join(' ');
 }
 
-const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+/** Two argument lists are the same rule. */
+export const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** A parsed `iptables -S` listing of the nat table. */
+/** A parsed `iptables -S` listing of one table (nat: masquerade and portmap; filter: firewall). */
 export class Listing {
   constructor(readonly lines: readonly string[][]) {}
 
@@ -77,6 +78,11 @@ export class Listing {
 
   hasRule(chain: string, args: readonly string[]): boolean {
     return this.rules(chain).some((r) => sameArgs(r, args));
+  }
+
+  /** How many rules of `chain` are exactly `args`. */
+  count(chain: string, args: readonly string[]): number {
+    return this.rules(chain).filter((r) => sameArgs(r, args)).length;
   }
 
   /** Rules of `chain` that end in `-j <target>` (how the reference's DEL finds them). */

@@ -8,8 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BIN_DIR, TARGET, binPath, cniEnv, runExe } from '../helpers/exec.ts';
 
-const LINKS = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback', 'bandwidth'] as const;
-const VERSION_OUT = '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n';
+const LINKS = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback', 'bandwidth', 'firewall'] as const;
+const ALL_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+/** The versions a link claims: all of them, but bandwidth needs interfaces in prevResult (0.3.0 on), as the reference. */
+const versionsOf = (link: string): string[] => (link === 'bandwidth' ? ALL_VERSIONS.slice(2) : ALL_VERSIONS);
+const versionOut = (link: string): string => `${JSON.stringify({ cniVersion: '1.1.0', supportedVersions: versionsOf(link) })}\n`;
+const VERSION_OUT = versionOut('bridge');
 const FULL = { CNI_CONTAINERID: 'ctr-1', CNI_NETNS: '/var/run/netns/nope', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR };
 
 function conf(extra: Record<string, unknown> = {}): string {
@@ -22,7 +26,7 @@ describe.each(LINKS)(`${TARGET} target: %s`, (link) => {
   it('answers VERSION exactly as the reference, ignoring stdin', async () => {
     const r = await runExe(path, { env: cniEnv({ CNI_COMMAND: 'VERSION' }), stdin: 'not json' });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(VERSION_OUT);
+    expect(r.stdout).toBe(versionOut(link));
   });
 
   it('prints the about text on stderr and exits 0 without CNI_COMMAND', async () => {
@@ -30,7 +34,7 @@ describe.each(LINKS)(`${TARGET} target: %s`, (link) => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`CNI plugin ${link}`);
-    expect(r.stderr).toContain('CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0');
+    expect(r.stderr).toContain(`CNI protocol versions supported: ${versionsOf(link).join(', ')}`);
   });
 
   it.each([
@@ -57,7 +61,7 @@ describe.each(LINKS)(`${TARGET} target: %s`, (link) => {
 
   it('names the supported versions in the details of a version mismatch', async () => {
     const r = await runExe(path, { env: cniEnv({ ...FULL, CNI_COMMAND: 'DEL' }), stdin: conf({ cniVersion: '0.9.0' }) });
-    expect(r.json).toEqual({ code: 1, msg: 'incompatible CNI versions', details: 'config is "0.9.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]' });
+    expect(r.json).toEqual({ code: 1, msg: 'incompatible CNI versions', details: `config is "0.9.0", plugin supports [${versionsOf(link).map((v) => `"${v}"`).join(' ')}]` });
   });
 });
 
@@ -66,7 +70,7 @@ describe(`${TARGET} target: cni`, () => {
     const r = await runExe(binPath('cni'), { env: cniEnv({}) });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^cni-ts \d+\.\d+\.\d+/);
-    expect(r.stdout).toContain('plugins: bridge, flannel, host-local');
+    expect(r.stdout).toContain('plugins: bandwidth, bridge, firewall, flannel, host-local, loopback, portmap');
   });
 
   it('dispatches on the name it was called by, not on the file it runs from', async () => {
@@ -90,7 +94,7 @@ describe(`${TARGET} target: cni`, () => {
     const out = JSON.parse(r.stdout) as { ok: boolean; runtime: string; native: string[]; links: string[] };
     expect(out.ok).toBe(true);
     expect(out.runtime).toBe(TARGET);
-    expect(out.native).toEqual(['exit', 'flock', 'funlock', 'memfdCreate', 'nlOpen', 'nlTransact', 'setns', 'spawn', 'watchdogArm', 'watchdogDisarm']);
+    expect(out.native).toEqual(['exit', 'flock', 'flockAsync', 'funlock', 'memfdCreate', 'nlOpen', 'nlTransact', 'setns', 'spawn', 'watchdogArm', 'watchdogDisarm']);
     expect(out.links).toContain('lo');
   });
 

@@ -49,7 +49,7 @@ describe(`${TARGET} target: threads and namespaces`, () => {
     const hostNs = env.sh('readlink', '/proc/self/ns/net').trim();
     const podNs = execFileSync('ip', ['netns', 'exec', pod.name, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim();
     const child = spawn('ip', ['netns', 'exec', env.host.name, binPath('bridge')], {
-      env: cniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'threads', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, CNI_TS_FAULT_STOP: 'bridge:masquerade' }),
+      env: cniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'threads', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, CNI_TS_FAULT: 'bridge:masquerade:stop' }),
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     child.stdin.end(JSON.stringify(conf));
