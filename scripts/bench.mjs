@@ -294,6 +294,10 @@ async function main() {
   await addDel(rows, 'portmap', 'pm', portmapConf, 'portmap');
   prepPods('lo', ROUNDS + MEM_ROUNDS);
   rows.push(await measure({ name: 'loopback ADD', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'ADD', 'lo', i, loopbackConf, 'loopback') }));
+  // STATUS (spec 1.1.0; containerd >= 2.0.1 asks every ~5 s, CRI-O every 500 ms until ready): ours only, Debian's
+  // Go plugins (1.1.1, spec <= 1.0.0) predate it. flannel reads subnet.env and forwards STATUS to bridge → host-local.
+  const statusConf = JSON.stringify({ ...JSON.parse(flannelConf('ours')), cniVersion: '1.1.0' });
+  rows.push(await measure({ name: 'flannel STATUS (spec 1.1.0; ours only: the Go plugins predate STATUS)', rounds: ROUNDS, sides: ['ours'], iteration: (_i, side) => ({ exe: join(BIN[side], 'flannel'), env: { ...baseEnv, CNI_COMMAND: 'STATUS', CNI_PATH: BIN[side] }, stdin: statusConf }) }));
 
   const cols = SIDES;
   const head = `| scenario (${ROUNDS} timed runs per side, median; private = anonymous KiB at exit, median of ${MEM_ROUNDS}) | ${cols.map((c) => `${c} ms`).join(' | ')} | ours / Go | ours / floor | ${cols.map((c) => `${c} private MiB`).join(' | ')} |`;
@@ -333,6 +337,9 @@ async function main() {
   } else {
     process.stdout.write('\n(container start+stop rows: scripts/bench/runtime-startup.mjs does not exist on this branch)\n');
   }
+  // the pod lifecycle as kubelet drives it (CRI: RunPodSandbox + StopPodSandbox + RemovePodSandbox)
+  process.stdout.write('\nscripts/bench/cri-lifecycle.mjs:\n');
+  execFileSync(process.execPath, [join(root, 'scripts', 'bench', 'cri-lifecycle.mjs')], { stdio: 'inherit' });
 }
 
 try {

@@ -57,6 +57,8 @@ export interface PodSandboxConfig {
   port_mappings: PortMapping[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Only for host-network pods (network NODE): kubelet's `hostNetwork: true`, no CNI call at all. */
+  linux?: { cgroup_parent: string; security_context: { namespace_options: { network: 'POD' | 'NODE'; pid: 'POD'; ipc: 'POD' } } };
 }
 
 export interface ContainerConfig {
@@ -163,11 +165,16 @@ export class CriError extends Error {
   }
 }
 
-/** A sandbox config as kubelet builds it (name, uid, namespace; no log directory, DNS or Linux options). */
-export function sandboxConfig(name: string, opts: { portMappings?: PortMapping[]; annotations?: Record<string, string>; namespace?: string } = {}): PodSandboxConfig {
+/**
+ * A sandbox config as kubelet builds it (name, uid, namespace; no log directory, DNS or Linux options), or with
+ * `hostNetwork` a pod in the node's network namespace, which the CRI plugin sets up without any CNI call.
+ */
+export function sandboxConfig(name: string, opts: { portMappings?: PortMapping[]; annotations?: Record<string, string>; namespace?: string; hostNetwork?: boolean } = {}): PodSandboxConfig {
   return {
+    ...(opts.hostNetwork === true ? { linux: { cgroup_parent: '', security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } } } : {}),
     metadata: { name, uid: `uid-${name}`, namespace: opts.namespace ?? 't-cri', attempt: 0 },
-    hostname: name,
+    // kubelet leaves a host-network pod's hostname empty (it shares the node's UTS namespace)
+    hostname: opts.hostNetwork === true ? '' : name,
     log_directory: '',
     port_mappings: opts.portMappings ?? [],
     labels: {},

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// The pod lifecycle as kubelet drives it: RunPodSandbox + StopPodSandbox +
+// RemovePodSandbox over CRI (gRPC, test/helpers/cri.ts) against a private
+// containerd 1.6 with its CRI plugin, the setup of test/integration/cri.test.ts.
+// The pod has no containers and no port mappings (the sandbox is where the
+// network is made). Per pod the CRI plugin execs: ADD of its loopback network
+// and of the conflist's chain, then at Stop a DEL of both (netns still there)
+// and at Remove a DEL of both again (CNI_NETNS empty).
+//
+// Two sides, each a node (network namespace) with its own private containerd:
+//   - ours: kube-flannel's conflist (0.3.1: flannel, portmap), every plugin
+//     (loopback, flannel → bridge → host-local in one process, portmap) from
+//     our executable;
+//   - go: Debian's Go plugins. Debian ships no flannel plugin, so the Go chain
+//     is bridge (→ host-local) with the delegate config our flannel renders
+//     from the same subnet.env, then portmap; loopback is Go's too.
+// and on each daemon the same pod with `hostNetwork` (no CNI call at all): the
+// runtime's own share. Rounds are interleaved (the order of the four
+// configurations rotates each round); medians; "added" is a side's median minus
+// its own daemon's no-network median. Numbers, not a test.
+//
+// Alone: `node scripts/bench/cri-lifecycle.mjs` (root, built executable;
+// BENCH_CRI_ROUNDS, default 15). From bench.mjs:
+//   import { measureCriLifecycle, criLifecycleMarkdown } from './bench/cri-lifecycle.mjs';
+import { fileURLToPath } from 'node:url';
+import { CriContainerd, sandboxConfig } from '../../test/helpers/cri.ts';
+import { RuntimeNode } from '../../test/helpers/runtimes.ts';
+
+const KUBE_FLANNEL_031 = [
+  { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
+  { type: 'portmap', capabilities: { portMappings: true } },
+];
+const TYPES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
+const CONFIGS = [
+  { key: 'ours', side: 'ours', hostNetwork: false },
+  { key: 'go', side: 'go', hostNetwork: false },
+  { key: 'oursNone', side: 'ours', hostNetwork: true },
+  { key: 'goNone', side: 'go', hostNetwork: true },
+];
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Medians of `rounds` lifecycles per configuration. Resolves
+ * { rounds, ms: { ours, go, oursNone, goNone } }; throws when a call fails or a side left state behind.
+ */
+export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CRI_ROUNDS ?? 15) } = {}) {
+  const nodes = {};
+  const daemons = {};
+  try {
+    nodes.ours = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES });
+    nodes.go = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES, chain: 'go-bridge' });
+    for (const side of ['ours', 'go']) {
+      daemons[side] = new CriContainerd(nodes[side]);
+      await daemons[side].start();
+    }
+    const runs = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
+    const ids = { ours: [], go: [] };
+    // one unmeasured round: pause image unpacked, bridges created, page cache warm
+    for (let i = -1; i < rounds; i++) {
+      for (let k = 0; k < CONFIGS.length; k++) {
+        const c = CONFIGS[(k + Math.max(i, 0)) % CONFIGS.length];
+        const ctrd = daemons[c.side];
+        const cfg = sandboxConfig(`bench-${c.key.toLowerCase()}-${i + 1}`, { hostNetwork: c.hostNetwork });
+        const t0 = process.hrtime.bigint();
+        const id = await ctrd.runPod(cfg);
+        await ctrd.removePod(id);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (!c.hostNetwork) ids[c.side].push(id);
+        if (i >= 0) runs[c.key].push(ms);
+      }
+    }
+    for (const side of ['ours', 'go']) {
+      const left = nodes[side].leftovers(ids[side], []);
+      const n = left.veths.length + left.leases.length + left.savedConfigs.length + left.cache.length + left.rules.length;
+      if (n > 0) throw new Error(`${side}: the lifecycles left state behind: ${JSON.stringify(left)}`);
+    }
+    return { rounds, ms: Object.fromEntries(CONFIGS.map((c) => [c.key, median(runs[c.key])])) };
+  } finally {
+    try {
+      for (const d of Object.values(daemons)) await d.stop();
+    } finally {
+      for (const n of Object.values(nodes)) n.cleanup();
+    }
+  }
+}
+
+/** Rows in bench.mjs's shape: { name, ours: { ms }, go: { ms } }. */
+export function criLifecycleRows(result) {
+  const { ours, go, oursNone, goNone } = result.ms;
+  return [
+    { name: `CRI pod lifecycle, Run+Stop+Remove (containerd 1.6, ${result.rounds} pods): ours kube-flannel 0.3.1 chain, Go bridge+portmap+loopback`, ours: { ms: ours }, go: { ms: go } },
+    { name: 'same, added over a hostNetwork pod on the same daemon', ours: { ms: ours - oursNone }, go: { ms: go - goNone } },
+  ];
+}
+
+export function criLifecycleMarkdown(result) {
+  const { ours, go, oursNone, goNone } = result.ms;
+  const [addOurs, addGo] = [ours - oursNone, go - goNone];
+  return [
+    `| CRI pod lifecycle under containerd 1.6 (RunPodSandbox + StopPodSandbox + RemovePodSandbox, ${result.rounds} pods per configuration, interleaved, median) | ms | added over no network, ms |`,
+    '|---|---:|---:|',
+    `| ours: loopback + kube-flannel 0.3.1 (flannel → bridge → host-local, portmap) | ${ours.toFixed(1)} | ${addOurs.toFixed(1)} |`,
+    `| Go: loopback + bridge → host-local (the delegate config flannel renders) + portmap | ${go.toFixed(1)} | ${addGo.toFixed(1)} |`,
+    `| no network (hostNetwork pod), ours' daemon / Go's daemon | ${oursNone.toFixed(1)} / ${goNone.toFixed(1)} | – |`,
+    '',
+    `added over no network, ours / Go: **${(addOurs / addGo).toFixed(2)}×**`,
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('cri-lifecycle needs root (network and mount namespaces, containerd)\n');
+    process.exit(1);
+  }
+  const result = await measureCriLifecycle();
+  process.stdout.write(`${criLifecycleMarkdown(result)}\n`);
+}
