@@ -8,7 +8,10 @@
 # (test/integration/runtime-*.test.ts, scripts/bench/runtime-startup.mjs):
 # containerd 1.6 with runc, podman 4.3 (with conmon), and busybox-static, whose
 # binary becomes the test image (built offline, no registry needed); Go and
-# libcni's sources for the cni tool interop test.
+# libcni's sources for the cni tool interop test. The CRI suite and bench
+# (test/integration/cri.test.ts, scripts/bench/cri-lifecycle.mjs) need nothing
+# more: the same containerd (its CRI plugin), runc and busybox (test and pause
+# images), tc from iproute2, and the gRPC client from npm ci.
 # Packages already present are left alone.
 set -euo pipefail
 need=()
