@@ -373,6 +373,15 @@ export class CriContainerd {
       }
     } finally {
       killPids(pidsWith(this.dir));
+      // containers the daemon could not remove (pause and workload processes do not name our dir): runc's state
+      // of the runc v2 shim is under our /run, readable from here
+      const runcRoot = join(this.runDir, 'containerd', 'runc', this.namespace);
+      if (existsSync(runcRoot)) {
+        for (const id of run(['runc', '--root', runcRoot, 'list', '-q']).stdout.split('\n').filter((l) => l.trim() !== '')) {
+          run(['runc', '--root', runcRoot, 'delete', '--force', id.trim()]);
+          errors.push(`container ${id.trim()} was still running`);
+        }
+      }
       rmSync(this.dir, { recursive: true, force: true });
     }
     if (errors.length > 0) throw new Error(errors.join('; '));
