@@ -22,8 +22,10 @@
 // Alone: `node scripts/bench/cri-lifecycle.mjs` (root, built executable;
 // BENCH_CRI_ROUNDS, default 15). From bench.mjs:
 //   import { measureCriLifecycle, criLifecycleMarkdown } from './bench/cri-lifecycle.mjs';
+import { mkdirSync, readdirSync, renameSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CriContainerd, sandboxConfig } from '../../test/helpers/cri.ts';
+import { CriContainerd, recordedCalls, recordingBinDir, sandboxConfig } from '../../test/helpers/cri.ts';
 import { RuntimeNode } from '../../test/helpers/runtimes.ts';
 
 const KUBE_FLANNEL_031 = [
@@ -38,19 +40,53 @@ const CONFIGS = [
   { key: 'goNone', side: 'go', hostNetwork: true },
 ];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The plugins the CRI plugin execs (bridge and host-local run inside flannel's process on our side, inside Go bridge's children on Go's). */
+const EXECED = ['loopback', 'flannel', 'bridge', 'portmap'];
+
+/** A bin dir of links to the node's, whose entries the breakdown re-points to timing wrappers. */
+function binDirOf(node) {
+  const dir = join(node.root, 'bin-cri');
+  mkdirSync(dir);
+  for (const t of readdirSync(node.binDir)) symlinkSync(join(node.binDir, t), join(dir, t));
+  return dir;
+}
+
+/** Re-points the execed plugins of `dir` to recording wrappers (test/helpers/cri.ts) logging into `logDir`. */
+function recordInto(node, dir, logDir) {
+  const rec = join(node.root, 'bin-rec');
+  recordingBinDir(rec, node.binDir, logDir, EXECED);
+  for (const t of EXECED) {
+    symlinkSync(join(rec, t), join(dir, `.${t}.new`));
+    renameSync(join(dir, `.${t}.new`), join(dir, t));
+  }
+}
+
+/** Median wall time of each call of a lifecycle: "ADD flannel", "DEL at Stop portmap", "DEL at Remove loopback", ... */
+function breakdown(calls) {
+  const by = new Map();
+  for (const c of calls) {
+    if (c.ms === undefined) continue;
+    const cmd = c.env.CNI_COMMAND === 'DEL' ? ((c.env.CNI_NETNS ?? '') === '' ? 'DEL at Remove' : 'DEL at Stop') : c.env.CNI_COMMAND;
+    const key = `${cmd} ${c.type}`;
+    by.set(key, [...(by.get(key) ?? []), c.ms]);
+  }
+  return Object.fromEntries([...by].map(([k, v]) => [k, { ms: median(v), n: v.length }]));
+}
 
 /**
  * Medians of `rounds` lifecycles per configuration. Resolves
  * { rounds, ms: { ours, go, oursNone, goNone } }; throws when a call fails or a side left state behind.
  */
-export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CRI_ROUNDS ?? 15) } = {}) {
+export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CRI_ROUNDS ?? 15), breakdownRounds = Number(process.env.BENCH_CRI_BREAKDOWN_ROUNDS ?? 5) } = {}) {
   const nodes = {};
   const daemons = {};
   try {
     nodes.ours = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES });
     nodes.go = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES, chain: 'go-bridge' });
+    const binDirs = {};
     for (const side of ['ours', 'go']) {
-      daemons[side] = new CriContainerd(nodes[side]);
+      binDirs[side] = binDirOf(nodes[side]);
+      daemons[side] = new CriContainerd(nodes[side], binDirs[side]);
       await daemons[side].start();
     }
     const runs = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
@@ -69,12 +105,26 @@ export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CR
         if (i >= 0) runs[c.key].push(ms);
       }
     }
+    // then, untimed as a whole, lifecycles with each plugin execution timed by a wrapper (sh, date: a few ms each)
+    const calls = {};
+    for (const side of ['ours', 'go']) recordInto(nodes[side], binDirs[side], join(nodes[side].root, 'calls'));
+    for (let i = 0; i < breakdownRounds; i++) {
+      for (const side of i % 2 === 0 ? ['ours', 'go'] : ['go', 'ours']) {
+        const id = await daemons[side].runPod(sandboxConfig(`bench-calls-${i}`));
+        await daemons[side].removePod(id);
+        ids[side].push(id);
+      }
+    }
     for (const side of ['ours', 'go']) {
+      const recorded = recordedCalls(join(nodes[side].root, 'calls'));
+      const failed = recorded.filter((c) => c.code !== 0);
+      if (failed.length > 0) throw new Error(`${side}: ${failed.length} plugin calls failed`);
+      calls[side] = breakdown(recorded);
       const left = nodes[side].leftovers(ids[side], []);
       const n = left.veths.length + left.leases.length + left.savedConfigs.length + left.cache.length + left.rules.length;
       if (n > 0) throw new Error(`${side}: the lifecycles left state behind: ${JSON.stringify(left)}`);
     }
-    return { rounds, ms: Object.fromEntries(CONFIGS.map((c) => [c.key, median(runs[c.key])])) };
+    return { rounds, breakdownRounds, ms: Object.fromEntries(CONFIGS.map((c) => [c.key, median(runs[c.key])])), calls };
   } finally {
     try {
       for (const d of Object.values(daemons)) await d.stop();
@@ -104,7 +154,37 @@ export function criLifecycleMarkdown(result) {
     `| no network (hostNetwork pod), ours' daemon / Go's daemon | ${oursNone.toFixed(1)} / ${goNone.toFixed(1)} | – |`,
     '',
     `added over no network, ours / Go: **${(addOurs / addGo).toFixed(2)}×**`,
+    '',
+    ...callsMarkdown(result),
   ].join('\n');
+}
+
+/** Each plugin execution of a lifecycle, ours and Go's side by side (Go's bridge stands where our flannel is). */
+function callsMarkdown(result) {
+  const { ours, go } = result.calls;
+  const rows = [];
+  let sumOurs = 0;
+  let sumGo = 0;
+  for (const cmd of ['ADD', 'DEL at Stop', 'DEL at Remove']) {
+    for (const [mine, theirs] of [
+      ['loopback', 'loopback'],
+      ['flannel', 'bridge'],
+      ['portmap', 'portmap'],
+    ]) {
+      const o = ours[`${cmd} ${mine}`];
+      const g = go[`${cmd} ${theirs}`];
+      sumOurs += o?.ms ?? 0;
+      sumGo += g?.ms ?? 0;
+      const name = mine === theirs ? mine : `${mine} (Go: ${theirs})`;
+      rows.push(`| ${cmd} ${name} | ${o?.ms.toFixed(1) ?? '–'} | ${g?.ms.toFixed(1) ?? '–'} | ${o && g ? `${(o.ms / g.ms).toFixed(2)}×` : ''} |`);
+    }
+  }
+  return [
+    `| each plugin execution of a lifecycle (${result.breakdownRounds} pods per side, median; wall time around the process) | ours ms | Go ms | ours / Go |`,
+    '|---|---:|---:|---:|',
+    ...rows,
+    `| sum of the nine | ${sumOurs.toFixed(1)} | ${sumGo.toFixed(1)} | ${(sumOurs / sumGo).toFixed(2)}× |`,
+  ];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

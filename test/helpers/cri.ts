@@ -190,6 +190,9 @@ export function containerConfig(name: string, image: string, command: string[]):
 export interface CniCall {
   /** The plugin type (the file name the runtime executed). */
   type: string;
+  /** Wall time of the plugin process in ms (the wrapper's clock around it), and its exit code; undefined while it runs. */
+  ms: number | undefined;
+  code: number | undefined;
   /** The CNI_* variables. */
   env: Record<string, string>;
   /** The network configuration on stdin, parsed. */
@@ -198,9 +201,9 @@ export interface CniCall {
 
 /**
  * A CNI bin dir whose entries for the `recorded` types are shell wrappers that
- * record each execution (the CNI_* environment and stdin) in `logDir` and then
- * exec the plugin of the same name in `realBinDir`: what the runtime sends,
- * seen from outside. The other types are links to `realBinDir`'s, so that
+ * record each execution (the CNI_* environment, stdin, wall time and exit
+ * code) in `logDir` around the plugin of the same name in `realBinDir`: what
+ * the runtime sends, seen from outside, and what each call costs. The other types are links to `realBinDir`'s, so that
  * flannel still finds its delegates (bridge, host-local) to be its own
  * executable and runs them in its process, as on a node.
  */
@@ -214,10 +217,15 @@ export function recordingBinDir(dir: string, realBinDir: string, logDir: string,
     }
     const script = [
       '#!/bin/sh',
-      `f=${q(logDir)}/$(date +%s%N)-$$-${type}`,
+      't0=$(date +%s%N)',
+      `f=${q(logDir)}/$t0-$$-${type}`,
       'cat > "$f.stdin"',
       'env | grep "^CNI_" > "$f.env"',
-      `exec ${q(join(realBinDir, type))} < "$f.stdin"`,
+      's=$(date +%s%N)',
+      `${q(join(realBinDir, type))} < "$f.stdin"`,
+      'rc=$?',
+      'echo "$s $(date +%s%N) $rc" > "$f.time"',
+      'exit $rc',
       '',
     ].join('\n');
     writeFileSync(join(dir, type), script, { mode: 0o755 });
@@ -240,7 +248,15 @@ export function recordedCalls(logDir: string): CniCall[] {
       if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
     }
     const text = existsSync(join(logDir, `${n}.stdin`)) ? readFileSync(join(logDir, `${n}.stdin`), 'utf8') : '';
-    return { type: n.split('-').slice(2).join('-'), env, config: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+    const time = existsSync(join(logDir, `${n}.time`)) ? readFileSync(join(logDir, `${n}.time`), 'utf8').trim().split(' ') : [];
+    const [t0, t1, rc] = [time[0], time[1], time[2]];
+    return {
+      type: n.split('-').slice(2).join('-'),
+      ms: t0 !== undefined && t1 !== undefined ? Number(BigInt(t1) - BigInt(t0)) / 1e6 : undefined,
+      code: rc === undefined ? undefined : Number(rc),
+      env,
+      config: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+    };
   });
 }
 

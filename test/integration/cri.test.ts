@@ -279,6 +279,8 @@ for (const suite of suites) {
       expect(readdirSync(join(ctrd.runDir, 'netns'))).toEqual([]);
 
       const calls = recordedCalls(logDir);
+      // every call succeeded: both DELs of each network too (the second one without netns or prevResult)
+      expect(calls.filter((c) => c.code !== 0).map((c) => `${c.env['CNI_COMMAND']} ${c.type}: exit ${c.code}`)).toEqual([]);
       for (const id of [idA, idB]) {
         const dels = calls.filter((c) => c.env['CNI_COMMAND'] === 'DEL' && c.env['CNI_CONTAINERID'] === id);
         const chain = suite.conflist.plugins.map((p) => p.type);
