@@ -20,6 +20,7 @@ export type PluginLoader = () => Promise<Plugin>;
 
 /** Plugin name (the basename it is called by) → its code, loaded on first use. */
 const PLUGIN_LOADERS: ReadonlyArray<readonly [string, PluginLoader]> = [
+  ['bandwidth', () => import('../plugins/bandwidth/index.ts').then((m) => m.bandwidthPlugin)],
   ['bridge', () => import('../plugins/bridge/index.ts').then((m) => m.bridgePlugin)],
   ['flannel', () => import('../plugins/flannel/index.ts').then((m) => m.flannelPlugin)],
   ['host-local', () => import('../ipam/host-local/index.ts').then((m) => m.hostLocalPlugin)],

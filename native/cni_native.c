@@ -3,6 +3,10 @@
  *
  *   setns(fd)                    enter the network namespace behind fd (this thread only)
  *   flock(fd, timeoutMs)         take LOCK_EX; false when timeoutMs passed first (0 = try once)
+ *   flockAsync(fd, timeoutMs, callback)
+ *                                the same wait on a thread of its own, so the main thread's
+ *                                event loop (the deadline timer) runs meanwhile;
+ *                                callback(got, errno) on the main thread
  *   funlock(fd)                  release the lock
  *   memfdCreate(name)            an anonymous, executable in-memory file; returns its fd
  *   watchdogArm(ms, text)        after ms, write text to fd 1 and _exit(1) from a thread of its own,
@@ -16,8 +20,9 @@
  *                                is `input` (a Buffer or null), stdout and stderr go to
  *                                in-memory files read when it exits. A thread of ours
  *                                waits for it (SIGKILL after timeoutMs), then
- *                                callback(status, signal, stdout, stderr, timedOut) runs
- *                                on the main thread. Returns the pid; throws when the
+ *                                callback(status, signal, stdout, stderr, timedOut, waitErrno)
+ *                                runs on the main thread (waitErrno non-zero: waitpid failed,
+ *                                the outcome is unknown). Returns the pid; throws when the
  *                                program cannot be started (ENOENT...).
  *
  * Every failure throws an Error whose `errno` is the positive errno and whose
@@ -79,29 +84,95 @@ static napi_value js_setns(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value js_flock(napi_env env, napi_callback_info info) {
-  int32_t a[2];
-  napi_value result;
-  if (!arg_int(env, info, 2, a)) return NULL;
-  int fd = a[0];
-  long long left_ns = (long long)(a[1] < 0 ? 0 : a[1]) * 1000000LL;
+/* LOCK_EX within timeout_ms: 1 taken, 0 timed out, -errno on another failure. */
+static int flock_wait(int fd, int32_t timeout_ms) {
+  long long left_ns = (long long)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000LL;
   long long step_ns = 100000LL; /* 0.1 ms, doubling up to 1.6 ms: a short hand-off when many runs wait on one lock */
   for (;;) {
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      napi_get_boolean(env, 1, &result);
-      return result;
-    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 1;
     if (errno == EINTR) continue;
-    if (errno != EWOULDBLOCK) return throw_errno(env, "flock", errno);
-    if (left_ns <= 0) break;
+    if (errno != EWOULDBLOCK) return -errno;
+    if (left_ns <= 0) return 0;
     long long nap = step_ns < left_ns ? step_ns : left_ns;
     struct timespec ts = { (time_t)(nap / 1000000000LL), (long)(nap % 1000000000LL) };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     left_ns -= nap;
     if (step_ns < 1000000LL) step_ns *= 2;
   }
-  napi_get_boolean(env, 0, &result);
+}
+
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  napi_value result;
+  if (!arg_int(env, info, 2, a)) return NULL;
+  int rc = flock_wait(a[0], a[1]);
+  if (rc < 0) return throw_errno(env, "flock", -rc);
+  napi_get_boolean(env, rc == 1, &result);
   return result;
+}
+
+struct flock_job {
+  int fd;
+  int32_t timeout_ms;
+  int rc;
+  napi_threadsafe_function tsfn;
+};
+
+static void *flock_waiter(void *arg) {
+  struct flock_job *job = arg;
+  job->rc = flock_wait(job->fd, job->timeout_ms);
+  napi_threadsafe_function tsfn = job->tsfn;
+  napi_call_threadsafe_function(tsfn, job, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static void flock_call_js(napi_env env, napi_value cb, void *context, void *data) {
+  (void)context;
+  struct flock_job *job = data;
+  if (env != NULL && cb != NULL) {
+    napi_value argv[2], undefined;
+    napi_get_boolean(env, job->rc == 1, &argv[0]);
+    napi_create_int32(env, job->rc < 0 ? -job->rc : 0, &argv[1]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, cb, 2, argv, NULL);
+  }
+  free(job);
+}
+
+static napi_value js_flock_async(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  int32_t fd = -1, timeout_ms = 0;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_value_int32(env, a[1], &timeout_ms) != napi_ok) {
+    napi_throw_type_error(env, NULL, "flockAsync(fd, timeoutMs, callback)");
+    return NULL;
+  }
+  struct flock_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return throw_errno(env, "calloc", ENOMEM);
+  job->fd = fd;
+  job->timeout_ms = timeout_ms;
+  napi_value name;
+  napi_create_string_utf8(env, "cni_native.flockAsync", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, a[2], NULL, name, 0, 1, NULL, NULL, NULL, flock_call_js, &job->tsfn) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "flockAsync: cannot create the completion callback");
+    return NULL;
+  }
+  pthread_t t;
+  pthread_attr_t ta;
+  pthread_attr_init(&ta);
+  pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&ta, 64 * 1024);
+  int err = pthread_create(&t, &ta, flock_waiter, job);
+  pthread_attr_destroy(&ta);
+  if (err != 0) {
+    napi_release_threadsafe_function(job->tsfn, napi_tsfn_abort);
+    free(job);
+    return throw_errno(env, "pthread_create", err);
+  }
+  return NULL;
 }
 
 static napi_value js_funlock(napi_env env, napi_callback_info info) {
@@ -234,7 +305,7 @@ struct spawn_job {
   int timeout_ms;
   napi_threadsafe_function tsfn;
   /* filled by the waiting thread */
-  int status, timed_out;
+  int status, timed_out, wait_errno;
   char *out, *err;
   size_t out_len, err_len;
 };
@@ -295,6 +366,7 @@ static char *slurp(int fd, size_t *len) {
   return buf;
 }
 
+/* The program's wait status; job->wait_errno is set when waitpid failed (the outcome is unknown). */
 static int wait_exit(struct spawn_job *job) {
   int status = 0;
   /* pidfd (Linux 5.3+) lets us wait with a timeout; otherwise poll waitpid */
@@ -302,8 +374,12 @@ static int wait_exit(struct spawn_job *job) {
   long long left_ms = job->timeout_ms;
   for (;;) {
     pid_t r = waitpid(job->pid, &status, WNOHANG);
+#ifdef CNI_TEST_WAITPID_ERRNO
+    /* tests only (never in the shipped build): a waitpid that fails once the program has ended */
+    if (r == job->pid) { r = -1; errno = CNI_TEST_WAITPID_ERRNO; }
+#endif
     if (r == job->pid) break;
-    if (r < 0 && errno != EINTR) { status = 0; break; }
+    if (r < 0 && errno != EINTR) { job->wait_errno = errno; status = 0; break; }
     if (left_ms <= 0 && !job->timed_out) {
       job->timed_out = 1;
       kill(job->pid, SIGKILL);
@@ -345,15 +421,16 @@ static void spawn_call_js(napi_env env, napi_value cb, void *context, void *data
   (void)context;
   struct spawn_job *job = data;
   if (env != NULL && cb != NULL) {
-    napi_value argv[5], undefined;
+    napi_value argv[6], undefined;
     int st = job->status;
     napi_create_int32(env, WIFEXITED(st) ? WEXITSTATUS(st) : -1, &argv[0]);
     napi_create_int32(env, WIFSIGNALED(st) ? WTERMSIG(st) : 0, &argv[1]);
     napi_create_string_utf8(env, job->out != NULL ? job->out : "", job->out_len, &argv[2]);
     napi_create_string_utf8(env, job->err != NULL ? job->err : "", job->err_len, &argv[3]);
     napi_get_boolean(env, job->timed_out, &argv[4]);
+    napi_create_int32(env, job->wait_errno, &argv[5]);
     napi_get_undefined(env, &undefined);
-    napi_call_function(env, undefined, cb, 5, argv, NULL);
+    napi_call_function(env, undefined, cb, 6, argv, NULL);
   }
   free(job->out);
   free(job->err);
@@ -370,6 +447,31 @@ static int write_all(int fd, const char *buf, size_t len) {
   }
   return 0;
 }
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34)) && !defined(CNI_NO_CLOSEFROM_NP)
+#define HAVE_CLOSEFROM_NP 1
+#else
+#define HAVE_CLOSEFROM_NP 0
+#include <dirent.h>
+/* Without posix_spawn_file_actions_addclosefrom_np (glibc < 2.34): a close
+ * action for every descriptor from 3 up that would survive exec (no
+ * FD_CLOEXEC), as listed in /proc/self/fd now. */
+static void add_close_inherited(posix_spawn_file_actions_t *fa) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return;
+  int self = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || end == e->d_name || fd < 3 || fd == self) continue;
+    int flags = fcntl((int)fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+    posix_spawn_file_actions_addclose(fa, (int)fd);
+  }
+  closedir(d);
+}
+#endif
 
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -421,9 +523,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
   posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
   posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   /* the program gets fds 0-2 only, whatever Node or the netlink addon left without O_CLOEXEC */
+#if HAVE_CLOSEFROM_NP
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#else
+  add_close_inherited(&fa);
 #endif
   posix_spawnattr_init(&attr);
   /* the child starts with default signal dispositions and an empty mask, whatever Node set up */
@@ -493,6 +597,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL },
     { "flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "flockAsync", NULL, js_flock_async, NULL, NULL, NULL, napi_enumerable, NULL },
     { "funlock", NULL, js_funlock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "memfdCreate", NULL, js_memfd_create, NULL, NULL, NULL, napi_enumerable, NULL },
     { "watchdogArm", NULL, js_watchdog_arm, NULL, NULL, NULL, napi_enumerable, NULL },

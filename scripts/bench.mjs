@@ -299,6 +299,24 @@ async function main() {
   const statusConf = JSON.stringify({ ...JSON.parse(flannelConf('ours')), cniVersion: '1.1.0' });
   rows.push(await measure({ name: 'flannel STATUS (spec 1.1.0; ours only: the Go plugins predate STATUS)', rounds: ROUNDS, sides: ['ours'], iteration: (_i, side) => ({ exe: join(BIN[side], 'flannel'), env: { ...baseEnv, CNI_COMMAND: 'STATUS', CNI_PATH: BIN[side] }, stdin: statusConf }) }));
 
+  // bandwidth, both directions shaped (tbf on the host veth, ifb + ingress qdisc + filter + tbf): one veth per pod,
+  // host end bwb<i> in the side's host namespace, eth0 in the pod; rows only when our executable has it
+  const bwPods = ROUNDS + MEM_ROUNDS;
+  prepPods('bw', bwPods);
+  for (const side of SIDES) {
+    for (let i = 0; i < bwPods; i++) execFileSync('ip', ['-n', hostNs[side], 'link', 'add', `bwb${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs(side, 'bw', i)]);
+  }
+  const bandwidthConf = (i) =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'cbr0',
+      type: 'bandwidth',
+      runtimeConfig: { bandwidth: { ingressRate: 8000000, ingressBurst: 800000, egressRate: 8000000, egressBurst: 800000 } },
+      prevResult: { cniVersion: '1.0.0', interfaces: [{ name: `bwb${i}` }, { name: 'eth0', sandbox: '/run/netns/x' }], ips: [] },
+    });
+  rows.push(await measure({ name: 'bandwidth ADD (ingress and egress shaped)', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'ADD', 'bw', i, bandwidthConf(i), 'bandwidth') }));
+  rows.push(await measure({ name: 'bandwidth DEL', rounds: ROUNDS, iteration: (i, side) => podCall(side, 'DEL', 'bw', i, bandwidthConf(i), 'bandwidth') }));
+
   const cols = SIDES;
   const head = `| scenario (${ROUNDS} timed runs per side, median; private = anonymous KiB at exit, median of ${MEM_ROUNDS}) | ${cols.map((c) => `${c} ms`).join(' | ')} | ours / Go | ours / floor | ${cols.map((c) => `${c} private MiB`).join(' | ')} |`;
   const lines = [head, `|---|${cols.map(() => '---:|').join('')}---:|---:|${cols.map(() => '---:|').join('')}`];

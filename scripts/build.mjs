@@ -91,9 +91,54 @@ async function bundle(entry, name) {
 /**
  * Runs the bundle through scripts/sea-loader.cjs on the plain Node base (the
  * same V8 and flags as the executable) for VERSION, then, as root with `ip`,
- * flannel, bridge, portmap and loopback ADD and DEL in throwaway namespaces; each run starts from
+ * flannel, bridge, portmap, bandwidth and loopback ADD and DEL in throwaway namespaces; each run starts from
  * the previous run's cache and writes one with everything compiled so far.
  */
+/**
+ * What training must leave exactly as it was in the namespace the build runs
+ * in (the host's): links, addresses, routes, policy rules, iptables and nft
+ * rules, forwarding sysctls. Counters and timestamps are left out.
+ */
+function hostNetworkState() {
+  const run = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return `(${cmd} ${args.join(' ')} failed)`;
+    }
+  };
+  const parts = [
+    run('ip', ['-o', 'link', 'show']).replace(/\s+state \S+/g, ''),
+    run('ip', ['-o', 'addr', 'show']).replace(/(valid|preferred)_lft \S+/g, ''),
+    run('ip', ['route', 'show', 'table', 'all']),
+    run('ip', ['-6', 'route', 'show', 'table', 'all']),
+    run('ip', ['rule', 'show']),
+    run('iptables-save', []),
+    run('ip6tables-save', []),
+    run('nft', ['list', 'ruleset']),
+  ];
+  for (const f of ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']) {
+    try {
+      parts.push(`${f} ${readFileSync(f, 'utf8')}`);
+    } catch {
+      // no IPv6
+    }
+  }
+  return parts.join('\n').split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+}
+
+/**
+ * In CI (CI=true) or with CNI_TS_STRICT_TRAINING=1 a half-trained cache or a
+ * training run that changed the host's network fails the build; elsewhere it
+ * warns (a machine where the plugins cannot run still gets an executable).
+ */
+const strictTraining = process.env.CI === 'true' || process.env.CNI_TS_STRICT_TRAINING === '1';
+
+function trainingProblem(text) {
+  if (strictTraining) throw new Error(`build: ${text} (CI builds must ship a fully trained cache)`);
+  process.stderr.write(`build: warning: ${text}\n`);
+}
+
 function trainCodeCache(bundleJs, nodeBase) {
   const work = mkdtempSync(join(tmpdir(), 'cni-train-'));
   const cache = join(root, 'build', 'bundle.cache');
@@ -114,9 +159,13 @@ function trainCodeCache(bundleJs, nodeBase) {
   };
   const namespaces = [];
   let trained = 'VERSION';
+  const hostBefore = process.getuid?.() === 0 ? hostNetworkState() : undefined;
   try {
     run('bridge', { CNI_COMMAND: 'VERSION' }, '');
-    if (process.getuid?.() === 0 && existsSync('/usr/sbin/iptables')) {
+    if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/iptables')) {
+      trainingProblem('ADD/DEL training needs root and iptables: the cache holds VERSION only');
+      trained += ' only (not root, or no iptables)';
+    } else {
       const tag = `${process.pid}`;
       const host = `cni-train-${tag}-h`;
       for (const ns of [host, `cni-train-${tag}-p1`, `cni-train-${tag}-p2`]) {
@@ -142,20 +191,31 @@ function trainCodeCache(bundleJs, nodeBase) {
           runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8053, containerPort: 53, protocol: 'udp' }] },
           ...(prevResult === undefined ? {} : { prevResult }),
         });
+      const bandwidth = (prevResult) =>
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'cbr0',
+          type: 'bandwidth',
+          capabilities: { bandwidth: true },
+          runtimeConfig: { bandwidth: { ingressRate: 8000000, ingressBurst: 800000, egressRate: 8000000, egressBurst: 800000 } },
+          prevResult,
+        });
       try {
         run('loopback', env('ADD', 1), loopback, host);
         run('flannel', env('ADD', 1), flannel, host);
         const added = JSON.parse(run('bridge', env('ADD', 2), bridge, host));
         run('portmap', env('ADD', 2), portmap(added), host);
+        run('bandwidth', env('ADD', 2), bandwidth(added), host);
+        run('bandwidth', env('DEL', 2), bandwidth(added), host);
         run('portmap', env('DEL', 2), portmap(added), host);
         run('flannel', env('DEL', 1), flannel, host);
         run('bridge', env('DEL', 2), bridge, host);
         run('loopback', env('DEL', 1), loopback, host);
-        trained = 'VERSION, flannel, bridge, portmap and loopback ADD/DEL';
+        trained = 'VERSION, flannel, bridge, portmap, bandwidth and loopback ADD/DEL';
       } catch (err) {
-        // a machine where the plugins cannot run (no bridge module, say) still gets an executable;
-        // the cache holds what the runs so far compiled, and the namespaces take the rest with them
-        process.stderr.write(`build: warning: ${err.message.trim()}\n`);
+        // a machine where the plugins cannot run (no bridge module, say) still gets an executable
+        // (outside CI); the cache holds what the runs so far compiled, and the namespaces take the rest with them
+        trainingProblem(err.message.trim());
         trained += ' (ADD/DEL training failed: see the warning)';
       }
     }
@@ -169,6 +229,15 @@ function trainCodeCache(bundleJs, nodeBase) {
       }
     }
     rmSync(work, { recursive: true, force: true });
+  }
+  if (hostBefore !== undefined) {
+    const after = hostNetworkState();
+    if (after !== hostBefore) {
+      const a = new Set(hostBefore.split('\n'));
+      const b = new Set(after.split('\n'));
+      const changed = [...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`), ...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`)];
+      trainingProblem(`training changed the host's network namespace:\n${changed.slice(0, 20).join('\n')}`);
+    }
   }
   return { cache, trained };
 }
@@ -198,7 +267,7 @@ async function seaBuild(bundleJs, toolsJs, cachePath, nodeBase, nativePath) {
     nodePath: nodeBase,
     seaConfig: {
       disableExperimentalSEAWarning: true,
-      // a snapshot cost more start time and private memory than the code cache saves (README, benchmark)
+      // a snapshot cost more start time and private memory than the code cache saves (docs/benchmark.md)
       useSnapshot: false,
       useCodeCache: false,
       execArgvExtension: 'none',

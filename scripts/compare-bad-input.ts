@@ -1,7 +1,7 @@
 /**
  * The bad-input table of test/integration/bad-input.test.ts against our
  * bridge and host-local and against the Go reference's (/usr/lib/cni), side
- * by side, for the README's reliability section. Root only; run with Node 24
+ * by side, for docs/reliability.md. Root only; run with Node 24
  * (type stripping): node_modules/.bin/node scripts/compare-bad-input.ts
  *
  * Per implementation and case: did it answer within 5 s, with a valid CNI

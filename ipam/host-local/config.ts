@@ -146,8 +146,8 @@ function attachments(conf: HostLocalNetConf): Attachment[] | undefined {
 }
 
 /** Parses and validates; `cniArgs` is CNI_ARGS as given. */
-export function loadIpamConfig(netConf: NetConf, cniArgs: string): IpamConfig {
-  canonicalizeKeys(netConf, hostLocalSchema);
+export function loadIpamConfig(given: NetConf, cniArgs: string): IpamConfig {
+  const netConf = canonicalizeKeys(given, hostLocalSchema);
   if (!isObject(netConf['ipam'])) throw invalid("IPAM config missing 'ipam' key");
   const conf = validateConf<HostLocalNetConf>(netConf, hostLocalSchema, validateHostLocal);
   const ipam = conf.ipam;

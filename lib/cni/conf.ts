@@ -36,34 +36,35 @@ export interface SchemaNode {
 }
 
 /**
- * Renames keys that match a schema property case-insensitively to the schema's
- * spelling, recursively, in place. An exact match always wins; unknown keys stay.
+ * A copy of `value` whose keys that match a schema property case-insensitively
+ * carry the schema's spelling, recursively (objects and arrays the schema
+ * describes are copied; `value` itself is never changed). An exact match
+ * always wins; unknown keys stay, their values shared with the original.
  */
+export function canonicalizeKeys<T>(value: T, schema: SchemaNode | undefined): T;
 export function canonicalizeKeys(value: unknown, schema: SchemaNode | undefined): unknown {
   if (schema === undefined) return value;
   if (Array.isArray(value)) {
-    if (schema.items !== undefined) for (const item of value) canonicalizeKeys(item, schema.items);
-    return value;
+    const items = schema.items;
+    const list: unknown[] = value;
+    return items === undefined ? list : list.map((item) => canonicalizeKeys(item, items));
   }
   if (!isObject(value)) return value;
   const props = schema.properties ?? {};
   const byLower = new Map<string, string>();
   for (const k of Object.keys(props)) byLower.set(k.toLowerCase(), k);
-  for (const key of Object.keys(value)) {
-    if (key in props) continue;
-    const canonical = byLower.get(key.toLowerCase());
-    if (canonical !== undefined && !(canonical in value)) {
-      value[canonical] = value[key];
-      delete value[key];
+  const extra = isObject(schema.additionalProperties) ? schema.additionalProperties : undefined;
+  const out: JsonObject = {};
+  for (const [key, v] of Object.entries(value)) {
+    let name = key;
+    if (!(key in props)) {
+      const canonical = byLower.get(key.toLowerCase());
+      if (canonical !== undefined && !(canonical in value)) name = canonical;
     }
+    const sub = name in props ? props[name] : extra;
+    out[name] = canonicalizeKeys(v, sub);
   }
-  for (const [k, sub] of Object.entries(props)) {
-    if (k in value) canonicalizeKeys(value[k], sub);
-  }
-  if (isObject(schema.additionalProperties)) {
-    for (const k of Object.keys(value)) if (!(k in props)) canonicalizeKeys(value[k], schema.additionalProperties);
-  }
-  return value;
+  return out;
 }
 
 /** What an ajv standalone validator looks like from the outside. */
@@ -97,8 +98,8 @@ function valueAt(root: unknown, pointer: string): unknown {
  * Canonicalizes keys, then validates; a failure is code 7 naming the key and
  * the value, e.g. `invalid network config: "mtu" must be integer, got "abc"`.
  */
-export function validateConf<T extends JsonObject>(conf: JsonObject, schema: SchemaNode, validate: CompiledValidator): T {
-  canonicalizeKeys(conf, schema);
+export function validateConf<T extends JsonObject>(given: JsonObject, schema: SchemaNode, validate: CompiledValidator): T {
+  const conf = canonicalizeKeys(given, schema);
   if (validate(conf)) return conf as T;
   const first = validate.errors?.[0];
   if (first === undefined) throw new CniError(CniCode.InvalidNetworkConfig, 'invalid network config');

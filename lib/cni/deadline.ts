@@ -45,6 +45,25 @@ export function deadlineError(plugin: string, command: string, ms: number): CniE
   );
 }
 
+/** Monotonic milliseconds (process.hrtime: no perf_hooks load at start). */
+function nowMs(): number {
+  const [sec, ns] = process.hrtime();
+  return sec * 1e3 + ns / 1e6;
+}
+
+/** When the armed deadline passes (nowMs() time), or undefined while none is armed. */
+let expiresAt: number | undefined;
+
+/**
+ * How long this invocation may still wait: the time left before its deadline,
+ * less `reserveMs` for what must follow the wait (a rollback, the answer).
+ * Infinity while no deadline is armed (tests, tools); never negative.
+ */
+export function timeLeftMs(reserveMs = 0): number {
+  if (expiresAt === undefined) return Number.POSITIVE_INFINITY;
+  return Math.max(0, Math.floor(expiresAt - nowMs() - reserveMs));
+}
+
 /** Things to stop when the deadline passes (delegates this process waits for). */
 const onExpiry = new Set<() => void>();
 
@@ -71,6 +90,7 @@ export function armDeadline(opts: {
 }): Armed {
   const text = JSON.stringify(opts.error.toJSON(), null, 4);
   opts.backend?.watchdogArm(opts.ms + WATCHDOG_GRACE_MS, text);
+  expiresAt = nowMs() + opts.ms;
   const timer = setTimeout(() => {
     for (const fn of onExpiry) {
       try {
@@ -86,6 +106,7 @@ export function armDeadline(opts: {
   return {
     disarm(): void {
       clearTimeout(timer);
+      expiresAt = undefined;
       opts.backend?.watchdogDisarm();
     },
   };

@@ -7,13 +7,22 @@
 import { VERSION } from '../build-info.ts';
 import type { CmdArgs, Plugin, PluginInfo } from './skel.ts';
 import type { Result } from './types/current.ts';
-import { SUPPORTED_VERSIONS } from './version.ts';
+import { SUPPORTED_VERSIONS, versionGte } from './version.ts';
 
 export type Handlers = Pick<Plugin, 'add' | 'del' | 'check' | 'gc' | 'status'>;
 
+/**
+ * Plugins that need what older results lack: bandwidth finds the pod's host
+ * veth among prevResult's interfaces, which results have from 0.3.0 on (the
+ * reference claims 0.3.0 and later too).
+ */
+const MIN_VERSION: Readonly<Record<string, string>> = { bandwidth: '0.3.0' };
+
 /** What VERSION and the about text of plugin `name` say. */
 export function pluginInfo(name: string): PluginInfo {
-  return { name, about: `CNI plugin ${name} (cni-ts) v${VERSION}`, supportedVersions: SUPPORTED_VERSIONS };
+  const min = MIN_VERSION[name];
+  const supportedVersions = min === undefined ? SUPPORTED_VERSIONS : SUPPORTED_VERSIONS.filter((v) => versionGte(v, min));
+  return { name, about: `CNI plugin ${name} (cni-ts) v${VERSION}`, supportedVersions };
 }
 
 export function definePlugin(name: string, handlers: Handlers): Plugin {

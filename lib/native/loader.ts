@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAddon {
   setns(fd: number): void;
   flock(fd: number, timeoutMs: number): boolean;
+  /** flock's wait on a native thread: `done(got, errno)` on the main thread (errno 0 unless flock failed). */
+  flockAsync(fd: number, timeoutMs: number, done: (got: boolean, errno: number) => void): void;
   funlock(fd: number): void;
   memfdCreate(name: string): number;
   /** After `ms`, writes `text` to fd 1 and _exit(1)s from a thread of its own (a stuck main thread included). */
@@ -31,7 +33,8 @@ export interface NativeAddon {
   /**
    * posix_spawn with stdin from `input`, stdout/stderr captured; `done` runs on
    * the main thread when it exited (status -1 when killed by `signal`), or was
-   * killed after timeoutMs. Returns the pid; throws when it cannot start.
+   * killed after timeoutMs; `waitErrno` is non-zero when waiting for it failed
+   * (its outcome is unknown). Returns the pid; throws when it cannot start.
    */
   spawn(
     file: string,
@@ -39,7 +42,7 @@ export interface NativeAddon {
     envp: readonly string[],
     input: Buffer | null,
     timeoutMs: number,
-    done: (status: number, signal: number, stdout: string, stderr: string, timedOut: boolean) => void,
+    done: (status: number, signal: number, stdout: string, stderr: string, timedOut: boolean, waitErrno: number) => void,
   ): number;
 }
 

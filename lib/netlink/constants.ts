@@ -191,3 +191,34 @@ export const RTN_UNICAST = 1;
 
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_NOWHERE = 255;
+
+// traffic control (linux/rtnetlink.h, pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h)
+export const RTM_NEWQDISC = 36;
+export const RTM_DELQDISC = 37;
+export const RTM_GETQDISC = 38;
+export const RTM_NEWTFILTER = 44;
+export const RTM_DELTFILTER = 45;
+export const RTM_GETTFILTER = 46;
+export const TCMSG_LEN = 20;
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+export const TC_H_ROOT = 0xffffffff;
+export const TC_H_INGRESS = 0xfffffff1;
+export const TCA_TBF_PARMS = 1;
+export const TCA_TBF_RATE64 = 4;
+export const TCA_TBF_PRATE64 = 5;
+export const TC_RATESPEC_LEN = 12;
+export const TC_TBF_QOPT_LEN = 36;
+export const TCA_U32_CLASSID = 1;
+export const TCA_U32_SEL = 5;
+export const TCA_U32_ACT = 7;
+export const TC_U32_TERMINAL = 1;
+export const TCA_ACT_KIND = 1;
+export const TCA_ACT_OPTIONS = 2;
+export const TCA_MIRRED_PARMS = 2;
+export const TC_MIRRED_LEN = 28;
+export const TCA_EGRESS_REDIR = 1;
+export const TC_ACT_OK = 0;
+export const TC_ACT_STOLEN = 4;
+export const ETH_P_ALL = 0x0003;
+export const IFLA_IFALIAS = 20;

@@ -144,6 +144,7 @@ export function decodeLink(body: Buffer): Link {
       slaveKind: info.slaveKind,
       txqlen: getU32(a.get(C.IFLA_TXQLEN)),
       promiscuity: getU32(a.get(C.IFLA_PROMISCUITY)),
+      alias: getStr(a.get(C.IFLA_IFALIAS)),
     }),
   };
   const lower = getS32(a.get(C.IFLA_LINK));

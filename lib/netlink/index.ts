@@ -5,3 +5,5 @@
 export { conntrackDeleteByDstPort, openNetlink, withNetlink, type OpenNetlinkOptions } from './netlink.ts';
 export { KernelError, NetlinkError } from './errors.ts';
 export type * from './types.ts';
+export { tcHandle } from './tc.ts';
+export { TC_H_INGRESS, TC_H_ROOT, TC_ACT_OK, TC_ACT_STOLEN, TCA_EGRESS_REDIR, ETH_P_ALL } from './constants.ts';

@@ -11,6 +11,7 @@ import * as E from './encode.ts';
 import { causeText, NetlinkError } from './errors.ts';
 import { parsePrefix, formatIp, type IpFamily } from './ip.ts';
 import { createSocket, loadNetlinkPackage, Transport, type Reply } from './transport.ts';
+import * as TC from './tc.ts';
 import type {
   Addr,
   AddrAddOptions,
@@ -22,14 +23,20 @@ import type {
   BridgePortFlags,
   BridgeVlan,
   BridgeVlanOptions,
+  IfbAddOptions,
   Link,
   LinkRef,
   Netlink,
   NetnsRef,
+  Qdisc,
+  QdiscRef,
   Route,
   RouteAddOptions,
   RouteFilter,
   RouteSpec,
+  TbfAddOptions,
+  TcFilter,
+  U32RedirectOptions,
   VethAddOptions,
   VethLink,
 } from './types.ts';
@@ -160,6 +167,13 @@ class RtNetlink implements Netlink {
     return link;
   }
 
+  async linkAddIfb(opts: IfbAddOptions): Promise<Link> {
+    await this.call(`add ifb "${opts.name}"`, () => TC.newIfb(opts));
+    const link = await this.linkByName(opts.name);
+    if (link === undefined) throw new NetlinkError(`ifb "${opts.name}" vanished right after it was added`, { cause: undefined });
+    return link;
+  }
+
   async linkDel(link: LinkRef): Promise<void> {
     await this.call(`delete ${describe(link)}`, () => E.delLink(refIndex(link)));
   }
@@ -174,6 +188,10 @@ class RtNetlink implements Netlink {
 
   async linkSetMtu(link: LinkRef, mtu: number): Promise<void> {
     await this.call(`set MTU of ${describe(link)} to ${mtu}`, () => E.setLinkMtu(refIndex(link), mtu));
+  }
+
+  async linkSetAlias(link: LinkRef, alias: string): Promise<void> {
+    await this.call(`set the alias of ${describe(link)}`, () => TC.setLinkAlias(refIndex(link), alias));
   }
 
   async linkSetMac(link: LinkRef, mac: string): Promise<void> {
@@ -315,9 +333,56 @@ class RtNetlink implements Netlink {
     return msg === undefined ? undefined : decodeRoute(msg.body)?.route;
   }
 
+  // ------------------------------------------------------------ traffic control
+
+  async qdiscList(link?: LinkRef): Promise<Qdisc[]> {
+    const what = link === undefined ? 'list qdiscs' : `list qdiscs of ${describe(link)}`;
+    const index = link === undefined ? undefined : refIndex(link);
+    const replies = await this.call(what, () => TC.dumpQdiscs(index));
+    return replies.filter((r) => r.type === C.RTM_NEWQDISC).map((r) => TC.decodeQdisc(r.body)).filter((q) => index === undefined || q.index === index);
+  }
+
+  async qdiscAddTbf(opts: TbfAddOptions): Promise<void> {
+    const handle = opts.handle ?? TC.tcHandle(1, 0);
+    const parent = opts.parent ?? C.TC_H_ROOT;
+    await this.call(`add tbf qdisc (rate ${opts.rate} B/s, limit ${opts.limit}, buffer ${opts.buffer}) to ${describe(opts.link)}`, () =>
+      TC.newTbf({ index: refIndex(opts.link), handle, parent, rate: opts.rate, limit: opts.limit, buffer: opts.buffer }),
+    );
+  }
+
+  async qdiscAddIngress(link: LinkRef): Promise<void> {
+    await this.call(`add ingress qdisc to ${describe(link)}`, () => TC.newIngress(refIndex(link)));
+  }
+
+  async qdiscDel(q: QdiscRef): Promise<void> {
+    await this.call(`delete qdisc ${qdiscText(q.handle)} from ${describe(q.link)}`, () => TC.delQdisc({ index: refIndex(q.link), handle: q.handle, parent: q.parent }));
+  }
+
+  async filterAddU32Redirect(opts: U32RedirectOptions): Promise<void> {
+    await this.call(`add u32 redirect filter to ${describe(opts.link)}`, () => TC.newU32MatchAll({ ...opts, index: refIndex(opts.link) }));
+  }
+
+  async filterList(link: LinkRef, parent: number): Promise<TcFilter[]> {
+    let replies: Reply[];
+    try {
+      replies = await this.call(`list filters of ${describe(link)}`, () => TC.dumpFilters(refIndex(link), parent));
+    } catch (err) {
+      // no such qdisc (EINVAL) or link (ENODEV): no filters
+      if (err instanceof NetlinkError && (err.code === 'EINVAL' || err.code === 'ENODEV' || err.code === 'ENOENT')) return [];
+      throw err;
+    }
+    return replies.filter((r) => r.type === C.RTM_NEWTFILTER).map((r) => TC.decodeFilter(r.body));
+  }
+
   close(): void {
     this.t.close();
   }
+}
+
+/** "1:" or "ffff:" as tc prints a qdisc handle. */
+function qdiscText(handle: number): string {
+  const minor = handle & 0xffff;
+  return `${(handle >>> 16).toString(16)}:${minor === 0 ? '' : minor.toString(16)}`;
 }
 
 /**

@@ -4,6 +4,9 @@
  * the kernel attributes that may be absent: unset is not the same as false/0.
  */
 import type { IpFamily } from './ip.ts';
+import type { MirredSpec, Qdisc, TbfParams, TcFilter } from './tc.ts';
+
+export type { MirredSpec, Qdisc, TbfOptions, TbfParams, TcAction, TcFilter } from './tc.ts';
 
 /** IFLA_OPERSTATE (RFC 2863), by name. */
 export type OperState = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
@@ -40,6 +43,8 @@ interface LinkCommon {
   readonly txqlen?: number;
   /** IFLA_PROMISCUITY: the kernel's promiscuity counter (bridge ports count 1). */
   readonly promiscuity?: number;
+  /** IFLA_IFALIAS, when set. */
+  readonly alias?: string;
   /** ARPHRD_* link type (1 = ether, 772 = loopback). */
   readonly linkType: number;
 }
@@ -96,6 +101,40 @@ export interface BridgeAddOptions {
   readonly vlanFiltering?: boolean;
   /** IFLA_BR_VLAN_DEFAULT_PVID; unset leaves the kernel default (1). */
   readonly vlanDefaultPvid?: number;
+}
+
+export interface IfbAddOptions {
+  readonly name: string;
+  readonly mtu?: number;
+  readonly txqlen?: number;
+  /** Created up (IFF_UP in the request, as the reference does). */
+  readonly up?: boolean;
+}
+
+export interface TbfAddOptions extends TbfParams {
+  readonly link: LinkRef;
+  /** Default 1: (0x00010000). */
+  readonly handle?: number;
+  /** Default root. */
+  readonly parent?: number;
+}
+
+export interface U32RedirectOptions {
+  readonly link: LinkRef;
+  /** The qdisc the filter hangs on (ffff: for ingress). */
+  readonly parent: number;
+  readonly priority: number;
+  /** Ethernet protocol, host order (ETH_P_ALL 3). */
+  readonly protocol: number;
+  readonly classId: number;
+  /** Mirred actions, in order. */
+  readonly mirred: readonly MirredSpec[];
+}
+
+export interface QdiscRef {
+  readonly link: LinkRef;
+  readonly handle: number;
+  readonly parent: number;
 }
 
 export interface VethAddOptions {
@@ -300,10 +339,14 @@ export interface Netlink {
   linkAddBridge(opts: BridgeAddOptions): Promise<BridgeLink>;
   /** Creates the pair and returns the local end (the peer may be in another namespace). */
   linkAddVeth(opts: VethAddOptions): Promise<VethLink>;
+  /** Creates an ifb device and returns it. */
+  linkAddIfb(opts: IfbAddOptions): Promise<Link>;
   linkDel(link: LinkRef): Promise<void>;
   linkSetUp(link: LinkRef): Promise<void>;
   linkSetDown(link: LinkRef): Promise<void>;
   linkSetMtu(link: LinkRef, mtu: number): Promise<void>;
+  /** IFLA_IFALIAS (at most 255 bytes). */
+  linkSetAlias(link: LinkRef, alias: string): Promise<void>;
   linkSetMac(link: LinkRef, mac: string): Promise<void>;
   /** `undefined` detaches (nomaster). */
   linkSetMaster(link: LinkRef, master: LinkRef | undefined): Promise<void>;
@@ -329,6 +372,17 @@ export interface Netlink {
   routeList(filter?: RouteFilter): Promise<Route[]>;
   /** The route the kernel would use to reach `ip` (`ip route get`); undefined when it is unreachable. */
   routeGet(ip: string): Promise<Route | undefined>;
+
+  /** Qdiscs of one link (or of every link). */
+  qdiscList(link?: LinkRef): Promise<Qdisc[]>;
+  qdiscAddTbf(opts: TbfAddOptions): Promise<void>;
+  /** The ingress qdisc (handle ffff:). */
+  qdiscAddIngress(link: LinkRef): Promise<void>;
+  qdiscDel(q: QdiscRef): Promise<void>;
+  /** A match-all u32 filter with mirred redirects (`tc filter add ... u32 match u32 0 0 ... action mirred ...`). */
+  filterAddU32Redirect(opts: U32RedirectOptions): Promise<void>;
+  /** Filters of one link under `parent`; empty when the link has no such qdisc. */
+  filterList(link: LinkRef, parent: number): Promise<TcFilter[]>;
 
   close(): void;
 }

@@ -17,7 +17,8 @@ import { Netns, netnsReady } from '../../lib/netns/index.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import { configureInterface, interfaceSysctls, linkUp, type ContainerContext } from './container.ts';
 import { faultPoint } from '../../lib/fault.ts';
-import { type AddStep, type BridgeDeps, UndoStack } from './deps.ts';
+import { UndoStack } from '../../lib/undo.ts';
+import type { AddStep, BridgeDeps } from './deps.ts';
 import {
   bringUpHostEnd,
   createVeth,
@@ -81,17 +82,14 @@ interface AddContext {
 
 async function addSteps(c: AddContext): Promise<Result> {
   const { args, deps, cfg, ns, hostNl, contNl, undo } = c;
-  const checkpoint = async (step: AddStep): Promise<void> => {
-    if (deps.checkpoint !== undefined) await deps.checkpoint(step);
-    faultPoint(args.env, 'bridge', step);
-  };
+  const checkpoint = (step: AddStep): void => faultPoint(args.env, 'bridge', step);
   const hostSysctl = deps.hostSysctl();
   const host: HostContext = { nl: hostNl, sysctl: hostSysctl, ipv6: hasIpv6(hostSysctl), log: args.log, random: deps.random, sleep: deps.sleep };
   const cont: ContainerContext = { nl: contNl, sysctl: netnsSysctl(ns), log: args.log, sleep: deps.sleep };
   const vlans = planVlans(cfg);
 
   const { bridge } = await ensureBridge(host, { name: cfg.bridge, mtu: cfg.mtu, promisc: cfg.promiscMode, vlanFiltering: vlans.vlanFiltering });
-  await checkpoint('bridge');
+  checkpoint('bridge');
 
   const pair = await createVeth(host, { contNl, contNs: ns, ifName: args.ifName, mtu: cfg.mtu, mac: cfg.mac });
   undo.push(`delete veth pair ${pair.host.name}`, async () => {
@@ -101,14 +99,14 @@ async function addSteps(c: AddContext): Promise<Result> {
   });
   await bringUpHostEnd(host, pair.host);
   await setupPort(host, { bridge, port: pair.host, hairpin: cfg.hairpinMode, isolated: cfg.portIsolation, vlans });
-  await checkpoint('veth');
+  checkpoint('veth');
 
   if (cfg.macspoofchk) {
     const refId = spoofRefId(args.containerId, args.ifName);
     undo.push('remove spoof-check rules', () => deps.spoof.teardown(refId));
     await deps.spoof.setup({ refId, hostIface: pair.host.name, mac: pair.container.mac ?? '' });
   }
-  await checkpoint('spoofcheck');
+  checkpoint('spoofcheck');
 
   const interfaces: Interface[] = [
     { name: bridge.name },
@@ -123,7 +121,7 @@ async function addSteps(c: AddContext): Promise<Result> {
     // the spec asks for a DEL of the delegate when anything fails, its own ADD included
     undo.push(`release the address through ${ipamType}`, () => args.invoke.del(ipamType, args.stdinData));
     const ipam = await args.invoke.add(ipamType, args.stdinData, cfg.cniVersion);
-    await checkpoint('ipam');
+    checkpoint('ipam');
     if ((ipam.ips ?? []).length === 0) throw new CniError(CniCode.Internal, 'IPAM plugin returned missing IP config');
     const plan = planAddresses(cfg, ipam);
     result.ips = plan.ips;
@@ -133,7 +131,7 @@ async function addSteps(c: AddContext): Promise<Result> {
 
     interfaceSysctls(cont, { ifName: args.ifName, enableDad: cfg.enableDad });
     await configureInterface(cont, { link: pair.container, ips: plan.ips, routes: planContainerRoutes(plan.ips, plan.routes) });
-    await checkpoint('container');
+    checkpoint('container');
 
     if (cfg.isGateway && plan.gateways.length > 0) {
       let gwLink: Link = bridge;
@@ -145,21 +143,21 @@ async function addSteps(c: AddContext): Promise<Result> {
       await ensureGatewayAddrs(host, { link: gwLink, gateways: plan.gateways, force: cfg.forceAddress });
       enableForwarding(host, plan.forwardFamilies);
     }
-    await checkpoint('gateway');
+    checkpoint('gateway');
 
     if (cfg.ipMasq) {
       const att = masqAttachment(cfg, args);
       undo.push('remove masquerade rules', () => deps.masq.teardown(att));
       await deps.masq.setup(cfg.ipMasqBackend, att, masqAddresses(plan.ips));
     }
-    await checkpoint('masquerade');
+    checkpoint('masquerade');
   } else {
     if (cfg.dns !== undefined) result.dns = cfg.dns;
     if (!cfg.disableContainerInterface) await linkUp(cont, pair.container);
   }
 
   if (!cfg.disableContainerInterface) await waitPortForwarding(host, pair.host);
-  await checkpoint('port');
+  checkpoint('port');
 
   // MACs can change while ports come and go (containernetworking/plugins#805): read them last
   const [br, hostEnd, contEnd] = await Promise.all([hostNl.linkByIndex(bridge.index), hostNl.linkByIndex(pair.host.index), contNl.linkByIndex(pair.container.index)]);

@@ -2,16 +2,15 @@
  * What the bridge commands need from the outside world, injected so that
  * tests can put the "host" in a scratch namespace and fail any step of ADD on
  * purpose. `defaultDeps()` is the real thing; nothing is created at import
- * time (the executable is built with a V8 startup snapshot).
+ * time.
  */
 import { randomBytes } from '../../lib/random.ts';
-import type { Logger } from '../../lib/cni/skel.ts';
 import { IpMasq } from '../../lib/ipmasq/index.ts';
 import { SpoofCheck } from '../../lib/ipmasq/spoofcheck.ts';
 import { openNetlink, type Netlink } from '../../lib/netlink/index.ts';
 import { currentSysctl, type Sysctl } from './sysctl.ts';
 
-/** The points of ADD after which `checkpoint` is called, in order. */
+/** The points of ADD after which lib/fault.ts's checkpoint is passed, in order. */
 export const ADD_STEPS = ['bridge', 'veth', 'spoofcheck', 'ipam', 'container', 'gateway', 'masquerade', 'port'] as const;
 export type AddStep = (typeof ADD_STEPS)[number];
 
@@ -24,8 +23,6 @@ export interface BridgeDeps {
   spoof: SpoofCheck;
   random: (bytes: number) => Buffer;
   sleep: (ms: number) => Promise<void>;
-  /** Called after each step of ADD; a rejection fails the ADD right there (tests only). */
-  checkpoint?: (step: AddStep) => Promise<void>;
 }
 
 export function defaultDeps(): BridgeDeps {
@@ -37,29 +34,4 @@ export function defaultDeps(): BridgeDeps {
     random: (n) => randomBytes(n),
     sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   };
-}
-
-/** Undo actions of an ADD, run newest first when a later step fails. */
-export class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> }[] = [];
-
-  push(label: string, fn: () => Promise<void>): void {
-    this.steps.push({ label, fn });
-  }
-
-  /** Runs every action (newest first); a failing action is logged and the rest still run. */
-  async run(log: Logger): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step.fn();
-      } catch (err) {
-        log.warn(`rollback: ${step.label} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  }
-
-  /** Forget the actions (the ADD succeeded). */
-  clear(): void {
-    this.steps.length = 0;
-  }
 }

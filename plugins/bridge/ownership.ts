@@ -39,7 +39,7 @@ export function ownershipByMac(args: Pick<CmdArgs, 'ifName' | 'netns'>, prev: Re
 export function leasedToUs(args: Pick<CmdArgs, 'conf' | 'args' | 'containerId' | 'ifName'>, addrs: readonly Pick<Addr, 'ip'>[]): boolean {
   let dir: string;
   try {
-    // a shallow copy without prevResult (it may nest deep); loadIpamConfig renames keys in place
+    // without prevResult (it may nest deep)
     const conf = Object.fromEntries(Object.entries(args.conf).filter(([k]) => k !== 'prevResult')) as CmdArgs['conf'];
     dir = loadIpamConfig(conf, args.args).dir;
   } catch {

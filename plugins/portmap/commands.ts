@@ -12,28 +12,12 @@ import type { PortBackend, TeardownScope } from './backend.ts';
 import { type ContainerIp, type PortMapConfig, loadPortMapConfig } from './config.ts';
 import type { PortmapDeps } from './deps.ts';
 import { udpPortsToFlush } from './plan.ts';
+import { UndoStack } from '../../lib/undo.ts';
 
 const IPPROTO_UDP = 17;
 
 function reason(err: unknown): string {
   return err instanceof CniError ? err.message : err instanceof Error ? err.message : String(err);
-}
-
-/** Undo actions of an ADD, run newest first when a later step fails. */
-class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> }[] = [];
-  push(label: string, fn: () => Promise<void>): void {
-    this.steps.push({ label, fn });
-  }
-  async run(log: Logger): Promise<void> {
-    for (const s of this.steps.splice(0).reverse()) {
-      try {
-        await s.fn();
-      } catch (err) {
-        log.warn(`rollback: ${s.label} failed: ${reason(err)}`);
-      }
-    }
-  }
 }
 
 function parse(args: CmdArgs, teardown = false, wrap = true): PortMapConfig {
@@ -102,7 +86,8 @@ export async function cmdAdd(args: CmdArgs, deps: PortmapDeps): Promise<Result> 
       try {
         await backend.setup(cfg, args.containerId, c);
       } catch (err) {
-        throw new CniError(CniCode.Internal, `failed to set up IPv${c.family} port forwarding with ${backend.name}: ${reason(err)}`, '', { cause: err });
+        // a CNI error keeps its code (a lock that cannot be had is 11, try again later); anything else is 999
+        throw CniError.wrap(`failed to set up IPv${c.family} port forwarding with ${backend.name}`, err);
       }
     }
     await flushUdp(cfg, cfg.containerIps.map((c) => c.family), deps, args.log);

@@ -1,7 +1,7 @@
 /**
  * What the portmap commands need from the outside world, injected so that
  * tests can replace a step; `defaultDeps()` is the real thing, made per call
- * (nothing is created at import: the executable has a V8 startup snapshot).
+ * (nothing is created at import).
  */
 import { type CommandRunner, execRunner } from '../../lib/ipmasq/run.ts';
 import { conntrackDeleteByDstPort, openNetlink, type Netlink } from '../../lib/netlink/index.ts';

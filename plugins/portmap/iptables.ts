@@ -10,7 +10,7 @@
  * port wins over a stale chain.
  */
 import { quoteRestoreArg, splitRuleLine } from '../../lib/ipmasq/iptables.ts';
-import { type FileLock, lockFile } from '../../lib/lock.ts';
+import { type FileLock, lockFileAsync } from '../../lib/lock.ts';
 import { type CommandRunner, CommandError } from '../../lib/ipmasq/run.ts';
 import type { Attachment, PortBackend } from './backend.ts';
 import type { ContainerIp, PortMapConfig } from './config.ts';
@@ -114,7 +114,7 @@ const NAT_LOCK_PATH = '/run/cni-ts-portmap.lock';
 
 export class IptablesPortmap implements PortBackend {
   readonly name = 'iptables';
-  private lock: FileLock | undefined;
+  private lock: Promise<FileLock> | undefined;
   private holders = 0;
 
   constructor(
@@ -124,20 +124,16 @@ export class IptablesPortmap implements PortBackend {
 
   /** Runs `fn` holding the namespace's nat lock (re-entrant within this process: IPv4 and IPv6 run at once). */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.holders++ === 0) {
-      try {
-        this.lock = lockFile(this.lockPath(), LOCK_TIMEOUT_MS, { mode: 0o600 });
-      } catch (err) {
-        this.holders--;
-        throw err;
-      }
-    }
+    this.holders++;
+    this.lock ??= lockFileAsync(this.lockPath(), LOCK_TIMEOUT_MS, { mode: 0o600 });
+    const lock = this.lock;
     try {
+      await lock;
       return await fn();
     } finally {
       if (--this.holders === 0) {
-        this.lock?.release();
         this.lock = undefined;
+        lock.then((l) => l.release(), () => undefined);
       }
     }
   }

@@ -64,7 +64,7 @@ export class TestNode {
   }
 
   /** Runs a plugin in the node namespace with exactly `env` and `stdin`. */
-  run(plugin: PluginName, env: Record<string, string>, stdin: string | Buffer): Promise<RunResult & { ms: number }> {
+  run(plugin: PluginName | 'portmap', env: Record<string, string>, stdin: string | Buffer): Promise<RunResult & { ms: number }> {
     const started = Date.now();
     return runExe('ip', { args: ['netns', 'exec', this.node.name, join(this.bin, plugin)], env, stdin }).then((r) => ({ ...r, ms: Date.now() - started }));
   }

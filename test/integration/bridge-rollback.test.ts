@@ -1,7 +1,8 @@
 /**
  * Rollback of a failed ADD, step by step: the plugin runs in-process with a
  * scratch namespace injected as its "host" (netlink, sysctls, iptables/nft
- * all aimed there) and a checkpoint that fails the ADD after a chosen step.
+ * all aimed there) and lib/fault.ts's seam failing the ADD after a chosen step
+ * (CNI_TS_FAULT=bridge:<step>:fail).
  * After every step, with masquerade, spoof check and dual stack on, the
  * failed ADD must leave no container link, no host veth, no lease and no rule.
  */
@@ -45,12 +46,19 @@ async function run(o: { command: 'ADD' | 'DEL'; conf: Record<string, unknown>; p
     hostSysctl: () => netnsSysctl(hostNs),
     masq: new IpMasq(inHost),
     spoof: new SpoofCheck(inHost),
-    checkpoint: (step) => (step === o.failAfter ? Promise.reject(new Error(`injected failure after ${step}`)) : Promise.resolve()),
   });
   let stdout = '';
   let stderr = '';
   const code = await runPlugin(plugin, {
-    env: { CNI_COMMAND: o.command, CNI_CONTAINERID: o.containerId, CNI_NETNS: o.pod.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin' },
+    env: {
+      CNI_COMMAND: o.command,
+      CNI_CONTAINERID: o.containerId,
+      CNI_NETNS: o.pod.path,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: BIN_DIR,
+      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin',
+      ...(o.failAfter === undefined ? {} : { CNI_TS_FAULT: `bridge:${o.failAfter}:fail` }),
+    },
     readStdin: () => Promise.resolve(Buffer.from(JSON.stringify(o.conf))),
     writeStdout: (t) => {
       stdout += t;

@@ -2,7 +2,7 @@
  * `cni conformance` end to end: the built executable checks our plugins (bare
  * bridge; flannel with our bridge and host-local; flannel chained with the Go
  * portmap) and passes; run against Debian's Go plugins it completes and fails
- * exactly the checks the README lists. Its namespaces and temp dirs are gone after.
+ * exactly the checks docs/runtime-side.md lists. Its namespaces and temp dirs are gone after.
  * The JUnit reports stay in build/reports/ for CI.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,7 +90,7 @@ describe('cni conformance against our plugins', () => {
 });
 
 describe('cni conformance against the Go reference (/usr/lib/cni)', () => {
-  it('completes, and fails exactly what the README lists', async () => {
+  it('completes, and fails exactly what docs/runtime-side.md lists', async () => {
     const r = await conformance('go-bridge', bridgeList('1.0.0'), GO_CNI_DIR);
     expect(r.code).toBe(1);
     expect(ids(r.rows, 'fail').sort()).toEqual(['del.clean@0.4.0', 'del.clean@1.0.0', 'del.empty-netns@1.0.0', 'del.netns-gone@1.0.0']);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIN_DIR, binPath, cniEnv, runExe } from '../helpers/exec.ts';
 
-const LINKS = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'] as const;
+const LINKS = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback', 'bandwidth'] as const;
 const VERSION_OUT = '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n';
 const FULL = { CNI_CONTAINERID: 'ctr-1', CNI_NETNS: '/var/run/netns/nope', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR };
 

@@ -1,7 +1,7 @@
 /**
  * The fault-injection suite (issue 9): the flannel → bridge → host-local ADD
  * of the built executable (one process: our own delegates run in-process)
- * killed with SIGKILL at every checkpoint (CNI_TS_FAULT_STOP stops the
+ * killed with SIGKILL at every checkpoint (CNI_TS_FAULT=<point>:stop stops the
  * process there, then the test kills it) and at random times; then the
  * runtime's DEL and a GC, as kubelet/containerd would send them. Each time:
  * no lease, veth, address, route, rule, iptables rule, saved or temporary
@@ -99,7 +99,7 @@ interface Killed {
 
 /** Starts ADD in the node namespace; kills it when it stops at `checkpoint`, or after `afterMs`. */
 function addAndKill(pod: TestNetns, id: string, opts: { checkpoint?: string; afterMs?: number }): Promise<Killed> {
-  const e = t.env('ADD', pod, id, opts.checkpoint === undefined ? {} : { CNI_TS_FAULT_STOP: opts.checkpoint });
+  const e = t.env('ADD', pod, id, opts.checkpoint === undefined ? {} : { CNI_TS_FAULT: `${opts.checkpoint}:stop` });
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', t.node.name, join(t.bin, 'flannel')], { env: e, stdio: ['pipe', 'ignore', 'ignore'] });
     child.stdin.end(conf());

@@ -5,7 +5,7 @@
  * and 40 ADDs at once, half through each, all get distinct addresses.
  * In CI a missing Go plugin is a failure, not a skip: CI must prove interop.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockFile } from '../../lib/lock.ts';
@@ -98,7 +98,11 @@ describe.runIf(haveGo)('host-local interop with the Go reference', () => {
       done = true;
       return r;
     });
-    await new Promise((r) => setTimeout(r, 700));
+    // until the kernel lists a second process blocked on that lock ("->" lines of /proc/locks), bounded
+    const { ino } = statSync(join(dir, 'lock'));
+    const waiting = (): boolean => readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.includes(`:${ino} `));
+    for (let i = 0; i < 500 && !waiting() && !done; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(waiting()).toBe(true);
     expect(done).toBe(false);
     expect(leaseNames()).toEqual([]);
     held.release();

@@ -6,11 +6,11 @@
  * remove another pod's interface, quiet stderr on repeated DEL and DEL after
  * the namespace is gone, and a temporary of a killed flannel removed by GC.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/exec.ts';
+import { BIN_DIR, ROOT } from '../helpers/exec.ts';
 import { NetnsEnv, type TestNetns, ip, ipJson, isRoot, leftoverTestNetns } from '../helpers/netns.ts';
 import { TestNode, hasStack, isCniError } from '../helpers/reliability.ts';
 import { diff, snapshot } from '../helpers/snapshot.ts';
@@ -37,7 +37,7 @@ afterAll(() => {
 });
 
 function iptablesSave(): string {
-  return execFileSync('ip', ['netns', 'exec', t.node.name, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' });
+  return execFileSync('ip', ['netns', 'exec', t.node.name, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' }).replace(/^#.*\n/gm, '');
 }
 
 describe('the per-invocation deadline', () => {
@@ -80,6 +80,80 @@ describe('the per-invocation deadline', () => {
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('done');
+  });
+});
+
+/** Holds an exclusive flock on `path` from another process (util-linux flock, tests only) until killed. */
+async function holdLock(path: string): Promise<{ pid: number; release(): void }> {
+  const child = spawn('flock', ['-x', path, 'sleep', '120'], { stdio: 'ignore', detached: true });
+  const pid = child.pid ?? -1;
+  // wait (bounded) until the kernel lists the lock as this process's
+  for (let i = 0; i < 200; i++) {
+    if (readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes(' FLOCK ') && l.split(/\s+/)[4] === String(pid))) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    pid,
+    release: () => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    },
+  };
+}
+
+describe('a lock that cannot be had', () => {
+  it("bridge ADD with host-local's lock held elsewhere: code 11 naming the lock and its holder before the deadline, nothing left", async () => {
+    const conf = t.conf('bridge');
+    const ipam = conf['ipam'] as Record<string, unknown>;
+    ipam['lockTimeout'] = 60; // longer than the deadline: the deadline bounds it
+    const lockDir = join(String(ipam['dataDir']), String(conf['name']));
+    mkdirSync(lockDir, { recursive: true });
+    const lockPath = join(lockDir, 'lock');
+    // a node that already runs a pod (the bridge is shared: it stays, as under the reference)
+    const resident = env.netns();
+    expect((await t.run('bridge', t.env('ADD', resident, 'resident'), JSON.stringify(conf))).code).toBe(0);
+    const pod = env.netns();
+    const before = snapshot([t.node, pod], [t.dir]);
+    const holder = await holdLock(lockPath);
+    try {
+      const r = await t.run('bridge', t.env('ADD', pod, 'locked', { CNI_TS_DEADLINE_MS: '6000' }), JSON.stringify(conf));
+      expect(r.code).toBe(1);
+      expect(r.json).toMatchObject({ code: 11 });
+      const msg = (r.json as { msg: string }).msg;
+      expect(msg).toContain(`waiting for the lock on ${lockPath} (held by pid ${holder.pid})`);
+      expect(r.ms).toBeLessThan(6000); // the lock's answer, not the deadline's
+      expect(hasStack(r.stderr)).toBe(false);
+    } finally {
+      holder.release();
+    }
+    expect(diff(before, snapshot([t.node, pod], [t.dir])).join('\n')).toBe('');
+  });
+
+  it("portmap ADD with the node's nat lock held elsewhere: code 11 (not 999) within the bound, and the rollback does not wait again", async () => {
+    const pod = env.netns();
+    const prevResult = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', sandbox: pod.path }],
+      ips: [{ address: `10.${t.octet}.9.2/24`, interface: 0 }],
+    };
+    const conf = { cniVersion: '1.0.0', name: `rlp${t.tag}`, type: 'portmap', backend: 'iptables', runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }, prevResult };
+    symlinkSync(join(BIN_DIR, 'portmap'), join(t.bin, 'portmap'));
+    const before = iptablesSave();
+    const holder = await holdLock('/run/cni-ts-portmap.lock');
+    try {
+      const r = await t.run('portmap', t.env('ADD', pod, 'pmlocked', { CNI_TS_DEADLINE_MS: '5000' }), JSON.stringify(conf));
+      expect(r.code).toBe(1);
+      expect(r.json).toMatchObject({ code: 11 });
+      expect((r.json as { msg: string }).msg).toContain(`waiting for the lock on /run/cni-ts-portmap.lock (held by pid ${holder.pid})`);
+      // one wait of at most 5000 - 3000 ms; the rollback only tries the lock once
+      expect(r.ms).toBeLessThan(4500);
+    } finally {
+      holder.release();
+    }
+    expect(iptablesSave()).toBe(before);
   });
 });
 

@@ -3,16 +3,20 @@
  * ip6tables and nft): exit codes, signals, stdin, large outputs, start
  * failures, the kill after a timeout, and runs at the same time.
  */
-import { closeSync, openSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/exec.ts';
 import { native } from '../../lib/native/loader.ts';
 import { execRunner } from '../../lib/ipmasq/run.ts';
 import { openNetlink } from '../../lib/netlink/index.ts';
 
 function spawnRaw(file: string, argv: string[], input: Buffer | null, timeoutMs: number) {
-  return new Promise<{ status: number; signal: number; stdout: string; stderr: string; timedOut: boolean }>((resolve) => {
-    native().spawn(file, argv, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], input, timeoutMs, (status, signal, stdout, stderr, timedOut) =>
-      resolve({ status, signal, stdout, stderr, timedOut }),
+  return new Promise<{ status: number; signal: number; stdout: string; stderr: string; timedOut: boolean; waitErrno: number }>((resolve) => {
+    native().spawn(file, argv, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], input, timeoutMs, (status, signal, stdout, stderr, timedOut, waitErrno) =>
+      resolve({ status, signal, stdout, stderr, timedOut, waitErrno }),
     );
   });
 }
@@ -85,5 +89,40 @@ describe('native spawn', () => {
 
   it('refuses bad arguments with a TypeError', () => {
     expect(() => native().spawn('true', 'true' as unknown as string[], [], null, 1000, () => undefined)).toThrow(TypeError);
+  });
+});
+
+/**
+ * The addon built with `defines`, loaded in a child Node process that holds
+ * an inherited descriptor without FD_CLOEXEC as its fd 3 (a pipe from this
+ * process), which spawns `sh -c 'ls /proc/$$/fd'`; what the callback got.
+ */
+function spawnWithVariant(defines: string[]): { status: number; stdout: string; waitErrno: number } {
+  const dir = mkdtempSync(join(tmpdir(), 't-native-'));
+  try {
+    const addon = join(dir, 'variant.node');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-std=gnu11', ...defines,
+      '-I', join(ROOT, 'node_modules', 'node-api-headers', 'include'), '-o', addon, join(ROOT, 'native', 'cni_native.c')]);
+    const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
+      m.exports.spawn('sh', ['sh', '-c', 'ls /proc/$$/fd'], ['PATH=/usr/bin:/bin'], null, 5000,
+        (status, signal, stdout, stderr, timedOut, waitErrno) => process.stdout.write(JSON.stringify({ status, stdout, waitErrno })));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'], timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { status: number; stdout: string; waitErrno: number };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('native spawn on other C libraries', () => {
+  it('without posix_spawn_file_actions_addclosefrom_np (glibc < 2.34), inherited descriptors are still closed', () => {
+    // the child's fd 3 is inherited (no FD_CLOEXEC): the program must not get it
+    const r = spawnWithVariant(['-DCNI_NO_CLOSEFROM_NP']);
+    expect(r.stdout.split('\n').filter((l) => l !== '')).toEqual(['0', '1', '2']);
+  });
+
+  it('a waitpid that fails is reported (waitErrno), never as exit status 0', () => {
+    const r = spawnWithVariant(['-DCNI_TEST_WAITPID_ERRNO=10']);
+    expect(r.waitErrno).toBe(10);
   });
 });

@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs as parseCommandLine } from 'node:util';
 import { isObject, type JsonObject } from '../../lib/cni/conf.ts';
 import { confListFromAnyFile, confListFromBytes, goMarshal, type NetworkConfigList } from '../../lib/runtime/index.ts';
 import { Runner } from './checks.ts';
@@ -34,55 +35,47 @@ export const USAGE = `usage: cni conformance --path DIR[:DIR...] --conf FILE [--
 `;
 
 export function parseArgs(argv: readonly string[]): ConformanceArgs {
-  const out: Partial<ConformanceArgs> = { ifName: 'eth0', timeoutMs: 60_000, parallel: 4, quiet: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const key = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      if (eq > 0 && a.startsWith('--')) return a.slice(eq + 1);
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${key} needs a value`);
-      return v;
-    };
-    switch (key) {
-      case '--path':
-        out.path = value().split(':').filter((d) => d !== '').map((d) => resolve(d));
-        break;
-      case '--conf':
-        out.conf = resolve(value());
-        break;
-      case '--junit':
-        out.junit = value();
-        break;
-      case '--json':
-        out.json = value();
-        break;
-      case '--ifname':
-        out.ifName = value();
-        break;
-      case '--timeout': {
-        const s = Number(value());
-        if (!Number.isFinite(s) || s <= 0) throw new Error('--timeout needs a positive number of seconds');
-        out.timeoutMs = s * 1000;
-        break;
-      }
-      case '--parallel': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 2 || n > 64) throw new Error('--parallel needs an integer from 2 to 64');
-        out.parallel = n;
-        break;
-      }
-      case '--quiet':
-        out.quiet = true;
-        break;
-      default:
-        throw new Error(`unknown argument ${JSON.stringify(a)}`);
-    }
+  let values;
+  try {
+    ({ values } = parseCommandLine({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        path: { type: 'string' },
+        conf: { type: 'string' },
+        junit: { type: 'string' },
+        json: { type: 'string' },
+        ifname: { type: 'string', default: 'eth0' },
+        timeout: { type: 'string', default: '60' },
+        parallel: { type: 'string', default: '4' },
+        quiet: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    // util.parseArgs' own messages differ between runtimes: ours name the option the same way everywhere
+    const e = err as Error & { code?: string };
+    const opt = /--?[\w-]+/.exec(e.message)?.[0] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new Error(`${opt} needs a value`);
+    throw new Error(`unknown argument ${JSON.stringify(opt === '' ? e.message : opt)}`);
   }
-  if (out.path === undefined || out.path.length === 0) throw new Error('--path is required');
-  if (out.conf === undefined) throw new Error('--conf is required');
-  return out as ConformanceArgs;
+  const path = (values.path ?? '').split(':').filter((d) => d !== '').map((d) => resolve(d));
+  if (path.length === 0) throw new Error('--path is required');
+  if (values.conf === undefined) throw new Error('--conf is required');
+  const timeout = Number(values.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new Error('--timeout needs a positive number of seconds');
+  const parallel = Number(values.parallel);
+  if (!Number.isInteger(parallel) || parallel < 2 || parallel > 64) throw new Error('--parallel needs an integer from 2 to 64');
+  return {
+    path,
+    conf: resolve(values.conf),
+    ...(values.junit === undefined ? {} : { junit: values.junit }),
+    ...(values.json === undefined ? {} : { json: values.json }),
+    ifName: values.ifname,
+    timeoutMs: timeout * 1000,
+    parallel,
+    quiet: values.quiet,
+  };
 }
 
 /**

@@ -80,9 +80,10 @@ describe('canonicalizeKeys', () => {
       DNS: { NameServers: ['1.1.1.1'], DOMAIN: 'cluster.local' },
       someUnknownKey: { Type: 'kept as is' },
     };
+    const given = structuredClone(conf);
     const out = canonicalizeKeys(conf, NETCONF);
-    expect(out).toBe(conf);
-    expect(conf).toEqual({
+    expect(conf).toEqual(given); // a copy: the config as given is never changed
+    expect(out).toEqual({
       cniVersion: '1.0.0',
       name: 'net',
       type: 'bridge',
@@ -94,18 +95,16 @@ describe('canonicalizeKeys', () => {
   });
 
   it('an exact match wins over a case-insensitive one', () => {
-    const conf: JsonObject = { NAME: 'upper', name: 'exact', Mtu: 1 };
-    canonicalizeKeys(conf, PLUGIN);
+    const conf = canonicalizeKeys<JsonObject>({ NAME: 'upper', name: 'exact', Mtu: 1 }, PLUGIN);
     // "Mtu" matches both "mtu" and "MTU" case-insensitively; neither is present, so it takes one of them
     expect(conf['name']).toBe('exact');
     expect(conf['NAME']).toBe('upper');
-    const both: JsonObject = { mtu: 1500, MTU: 'x', mTu: 9000 };
-    canonicalizeKeys(both, PLUGIN);
+    const both = canonicalizeKeys<JsonObject>({ mtu: 1500, MTU: 'x', mTu: 9000 }, PLUGIN);
     expect(both).toEqual({ mtu: 1500, MTU: 'x', mTu: 9000 });
   });
 
   it('walks arrays of objects: containerd capitalised portMappings', () => {
-    const conf: JsonObject = {
+    const conf = canonicalizeKeys<JsonObject>({
       name: 'net',
       RuntimeConfig: {
         PortMappings: [
@@ -113,8 +112,7 @@ describe('canonicalizeKeys', () => {
           { hostPort: 8443, containerPort: 443, protocol: 'tcp' },
         ],
       },
-    };
-    canonicalizeKeys(conf, PLUGIN);
+    }, PLUGIN);
     expect(conf).toEqual({
       name: 'net',
       runtimeConfig: {
@@ -127,8 +125,7 @@ describe('canonicalizeKeys', () => {
   });
 
   it('walks map values through additionalProperties, leaving the map keys alone', () => {
-    const conf: JsonObject = { name: 'n', backends: { VXLAN: { VNI: 1 }, Other: { vni: 2 } } };
-    canonicalizeKeys(conf, PLUGIN);
+    const conf = canonicalizeKeys<JsonObject>({ name: 'n', backends: { VXLAN: { VNI: 1 }, Other: { vni: 2 } } }, PLUGIN);
     expect(conf['backends']).toEqual({ VXLAN: { vni: 1 }, Other: { vni: 2 } });
   });
 
@@ -139,8 +136,7 @@ describe('canonicalizeKeys', () => {
     expect(canonicalizeKeys(arr, PLUGIN)).toEqual([{ NAME: 'x' }]);
     const obj = { NAME: 'x' };
     expect(canonicalizeKeys(obj, undefined)).toEqual({ NAME: 'x' });
-    const wrongType: JsonObject = { name: 'n', runtimeConfig: { portMappings: 'not an array' } };
-    canonicalizeKeys(wrongType, PLUGIN);
+    const wrongType = canonicalizeKeys<JsonObject>({ name: 'n', runtimeConfig: { portMappings: 'not an array' } }, PLUGIN);
     expect(wrongType).toEqual({ name: 'n', runtimeConfig: { portMappings: 'not an array' } });
   });
 });

@@ -35,7 +35,7 @@ function unloadable(name: string): { plugin: LazyPlugin; loads: () => number } {
 
 describe('cmd/registry', () => {
   it('lists the plugins once, in the order build and install use', () => {
-    expect(PLUGIN_NAMES).toEqual(['bridge', 'flannel', 'host-local', 'loopback', 'portmap']);
+    expect(PLUGIN_NAMES).toEqual(['bandwidth', 'bridge', 'flannel', 'host-local', 'loopback', 'portmap']);
     expect([...PLUGINS.keys()]).toEqual(PLUGIN_NAMES);
     expect([...SUBCOMMANDS.keys()]).toContain('selftest');
     expect(banner()).toContain(`plugins: ${PLUGIN_NAMES.join(', ')}`);

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jsonDepth, tooDeep, MAX_JSON_DEPTH } from '../../../lib/cni/json-depth.ts';
 import { CHAIN_ENV, DelegationCycleError, MAX_DELEGATION_DEPTH, chainOf, checkDelegation } from '../../../lib/cni/delegation.ts';
 import { MkdirError, mkdirLevels } from '../../../lib/mkdir.ts';
@@ -113,12 +113,18 @@ describe('fs errors at the boundary', () => {
 });
 
 describe('deadline', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
   it('CNI_TS_DEADLINE_MS, else the default', () => {
     expect(deadlineMs({})).toBe(DEFAULT_DEADLINE_MS);
     expect(deadlineMs({ CNI_TS_DEADLINE_MS: '1500' })).toBe(1500);
     for (const bad of ['0', '-1', 'x', '1e3', '']) expect(deadlineMs({ CNI_TS_DEADLINE_MS: bad })).toBe(DEFAULT_DEADLINE_MS);
   });
-  it('fires once: stops what was registered, prints code 11, exits 1; arms the watchdog later than the timer', async () => {
+  it('fires once: stops what was registered, prints code 11, exits 1; arms the watchdog later than the timer', () => {
     const out: string[] = [];
     const exits: number[] = [];
     const armed: number[] = [];
@@ -131,19 +137,21 @@ describe('deadline', () => {
       exit: (c) => exits.push(c),
       backend: { watchdogArm: (ms) => armed.push(ms), watchdogDisarm: () => undefined },
     });
-    await new Promise((r) => setTimeout(r, 100));
+    vi.advanceTimersByTime(29);
+    expect(exits).toEqual([]);
+    vi.advanceTimersByTime(1);
     unregister();
     expect(killed).toBe(1);
     expect(exits).toEqual([1]);
     expect(JSON.parse(out.join(''))).toMatchObject({ code: 11, msg: 'flannel ADD did not finish within 30 ms' });
     expect(armed[0]).toBeGreaterThan(30);
   });
-  it('disarmed: nothing happens', async () => {
+  it('disarmed: nothing happens', () => {
     const exits: number[] = [];
     let disarmed = 0;
     const a = armDeadline({ ms: 20, error: deadlineError('bridge', 'DEL', 20), write: () => undefined, exit: (c) => exits.push(c), backend: { watchdogArm: () => undefined, watchdogDisarm: () => disarmed++ } });
     a.disarm();
-    await new Promise((r) => setTimeout(r, 60));
+    vi.advanceTimersByTime(1000);
     expect(exits).toEqual([]);
     expect(disarmed).toBe(1);
   });
