@@ -22,16 +22,13 @@
 // Alone: `node scripts/bench/cri-lifecycle.mjs` (root, built executable;
 // BENCH_CRI_ROUNDS, default 15). From bench.mjs:
 //   import { measureCriLifecycle, criLifecycleMarkdown } from './bench/cri-lifecycle.mjs';
-import { mkdirSync, readdirSync, renameSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CriContainerd, recordedCalls, recordingBinDir, sandboxConfig } from '../../test/helpers/cri.ts';
 import { RuntimeNode } from '../../test/helpers/runtimes.ts';
 
-const KUBE_FLANNEL_031 = [
-  { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
-  { type: 'portmap', capabilities: { portMappings: true } },
-];
+const KUBE_FLANNEL_031 = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conf-examples', 'kube-flannel-0.3.1.conflist'), 'utf8')).plugins;
 const TYPES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
 const CONFIGS = [
   { key: 'ours', side: 'ours', hostNetwork: false },
