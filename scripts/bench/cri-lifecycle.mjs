@@ -7,20 +7,23 @@
 // and of the conflist's chain, then at Stop a DEL of both (netns still there)
 // and at Remove a DEL of both again (CNI_NETNS empty).
 //
-// Two sides, each a node (network namespace) with its own private containerd:
-//   - ours: kube-flannel's conflist (0.3.1: flannel, portmap), every plugin
-//     (loopback, flannel → bridge → host-local in one process, portmap) from
-//     our executable;
+// Two chains (BENCH_CRI_CHAINS, default "kube-flannel,k3s"), as conf-examples/
+// has them: kube-flannel's manifest's (0.3.1: flannel, portmap) and k3s'
+// (1.0.0: flannel, portmap, bandwidth). Per chain two sides, each a node
+// (network namespace) with its own private containerd:
+//   - ours: every plugin (loopback, flannel → bridge → host-local in one
+//     process, portmap, bandwidth) from our executable;
 //   - go: Debian's Go plugins. Debian ships no flannel plugin, so the Go chain
 //     is bridge (→ host-local) with the delegate config our flannel renders
-//     from the same subnet.env, then portmap; loopback is Go's too.
+//     from the same subnet.env, then the conflist's other plugins; loopback is
+//     Go's too.
 // and on each daemon the same pod with `hostNetwork` (no CNI call at all): the
 // runtime's own share. Rounds are interleaved (the order of the four
 // configurations rotates each round); medians; "added" is a side's median minus
 // its own daemon's no-network median. Numbers, not a test.
 //
 // Alone: `node scripts/bench/cri-lifecycle.mjs` (root, built executable;
-// BENCH_CRI_ROUNDS, default 15). From bench.mjs:
+// BENCH_CRI_ROUNDS, default 15; BENCH_CRI_BREAKDOWN_ROUNDS, default 5). From bench.mjs:
 //   import { measureCriLifecycle, criLifecycleMarkdown } from './bench/cri-lifecycle.mjs';
 import { mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -28,8 +31,20 @@ import { fileURLToPath } from 'node:url';
 import { CriContainerd, recordedCalls, recordingBinDir, sandboxConfig } from '../../test/helpers/cri.ts';
 import { RuntimeNode } from '../../test/helpers/runtimes.ts';
 
-const KUBE_FLANNEL_031 = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conf-examples', 'kube-flannel-0.3.1.conflist'), 'utf8')).plugins;
-const TYPES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'];
+const example = (file) => JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conf-examples', file), 'utf8'));
+/** The chains measured: kube-flannel's manifest's conflist and k3s' (conf-examples/), pods without annotations. */
+export const CHAINS = {
+  'kube-flannel': {
+    conflist: example('kube-flannel-0.3.1.conflist'),
+    ours: 'loopback + kube-flannel 0.3.1 (flannel → bridge → host-local, portmap)',
+    go: 'loopback + bridge → host-local (the delegate config flannel renders) + portmap',
+  },
+  k3s: {
+    conflist: example('k3s.conflist'),
+    ours: "loopback + k3s' 1.0.0 (flannel → bridge → host-local, portmap, bandwidth)",
+    go: 'loopback + bridge → host-local + portmap + bandwidth',
+  },
+};
 const CONFIGS = [
   { key: 'ours', side: 'ours', hostNetwork: false },
   { key: 'go', side: 'go', hostNetwork: false },
@@ -38,7 +53,7 @@ const CONFIGS = [
 ];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The plugins the CRI plugin execs (bridge and host-local run inside flannel's process on our side, inside Go bridge's children on Go's). */
-const EXECED = ['loopback', 'flannel', 'bridge', 'portmap'];
+const EXECED = ['loopback', 'flannel', 'bridge', 'portmap', 'bandwidth'];
 
 /** A bin dir of links to the node's, whose entries the breakdown re-points to timing wrappers. */
 function binDirOf(node) {
@@ -52,7 +67,7 @@ function binDirOf(node) {
 function recordInto(node, dir, logDir) {
   const rec = join(node.root, 'bin-rec');
   recordingBinDir(rec, node.binDir, logDir, EXECED);
-  for (const t of EXECED) {
+  for (const t of EXECED.filter((x) => readdirSync(node.binDir).includes(x))) {
     symlinkSync(join(rec, t), join(dir, `.${t}.new`));
     renameSync(join(dir, `.${t}.new`), join(dir, t));
   }
@@ -74,12 +89,14 @@ function breakdown(calls) {
  * Medians of `rounds` lifecycles per configuration. Resolves
  * { rounds, ms: { ours, go, oursNone, goNone } }; throws when a call fails or a side left state behind.
  */
-export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CRI_ROUNDS ?? 15), breakdownRounds = Number(process.env.BENCH_CRI_BREAKDOWN_ROUNDS ?? 5) } = {}) {
+export async function measureCriLifecycle({ chain = 'kube-flannel', rounds = Number(process.env.BENCH_CRI_ROUNDS ?? 15), breakdownRounds = Number(process.env.BENCH_CRI_BREAKDOWN_ROUNDS ?? 5) } = {}) {
   const nodes = {};
   const daemons = {};
+  const { conflist } = CHAINS[chain];
+  const types = ['bridge', 'host-local', 'loopback', ...conflist.plugins.map((p) => p.type)];
   try {
-    nodes.ours = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES });
-    nodes.go = new RuntimeNode({ cniVersion: '0.3.1', plugins: KUBE_FLANNEL_031, types: TYPES, chain: 'go-bridge' });
+    nodes.ours = new RuntimeNode({ cniVersion: conflist.cniVersion, plugins: conflist.plugins, types });
+    nodes.go = new RuntimeNode({ cniVersion: conflist.cniVersion, plugins: conflist.plugins, types, chain: 'go-bridge' });
     const binDirs = {};
     for (const side of ['ours', 'go']) {
       binDirs[side] = binDirOf(nodes[side]);
@@ -121,7 +138,7 @@ export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CR
       const n = left.veths.length + left.leases.length + left.savedConfigs.length + left.cache.length + left.rules.length;
       if (n > 0) throw new Error(`${side}: the lifecycles left state behind: ${JSON.stringify(left)}`);
     }
-    return { rounds, breakdownRounds, ms: Object.fromEntries(CONFIGS.map((c) => [c.key, median(runs[c.key])])), calls };
+    return { chain, rounds, breakdownRounds, ms: Object.fromEntries(CONFIGS.map((c) => [c.key, median(runs[c.key])])), calls };
   } finally {
     try {
       for (const d of Object.values(daemons)) await d.stop();
@@ -135,7 +152,7 @@ export async function measureCriLifecycle({ rounds = Number(process.env.BENCH_CR
 export function criLifecycleRows(result) {
   const { ours, go, oursNone, goNone } = result.ms;
   return [
-    { name: `CRI pod lifecycle, Run+Stop+Remove (containerd 1.6, ${result.rounds} pods): ours kube-flannel 0.3.1 chain, Go bridge+portmap+loopback`, ours: { ms: ours }, go: { ms: go } },
+    { name: `CRI pod lifecycle, Run+Stop+Remove (containerd 1.6, ${result.rounds} pods): ours ${CHAINS[result.chain].ours}; Go ${CHAINS[result.chain].go}`, ours: { ms: ours }, go: { ms: go } },
     { name: 'same, added over a hostNetwork pod on the same daemon', ours: { ms: ours - oursNone }, go: { ms: go - goNone } },
   ];
 }
@@ -146,8 +163,8 @@ export function criLifecycleMarkdown(result) {
   return [
     `| CRI pod lifecycle under containerd 1.6 (RunPodSandbox + StopPodSandbox + RemovePodSandbox, ${result.rounds} pods per configuration, interleaved, median) | ms | added over no network, ms |`,
     '|---|---:|---:|',
-    `| ours: loopback + kube-flannel 0.3.1 (flannel → bridge → host-local, portmap) | ${ours.toFixed(1)} | ${addOurs.toFixed(1)} |`,
-    `| Go: loopback + bridge → host-local (the delegate config flannel renders) + portmap | ${go.toFixed(1)} | ${addGo.toFixed(1)} |`,
+    `| ours: ${CHAINS[result.chain].ours} | ${ours.toFixed(1)} | ${addOurs.toFixed(1)} |`,
+    `| Go: ${CHAINS[result.chain].go} | ${go.toFixed(1)} | ${addGo.toFixed(1)} |`,
     `| no network (hostNetwork pod), ours' daemon / Go's daemon | ${oursNone.toFixed(1)} / ${goNone.toFixed(1)} | – |`,
     '',
     `added over no network, ours / Go: **${(addOurs / addGo).toFixed(2)}×**`,
@@ -163,11 +180,7 @@ function callsMarkdown(result) {
   let sumOurs = 0;
   let sumGo = 0;
   for (const cmd of ['ADD', 'DEL at Stop', 'DEL at Remove']) {
-    for (const [mine, theirs] of [
-      ['loopback', 'loopback'],
-      ['flannel', 'bridge'],
-      ['portmap', 'portmap'],
-    ]) {
+    for (const [mine, theirs] of [['loopback', 'loopback'], ...CHAINS[result.chain].conflist.plugins.map((p) => (p.type === 'flannel' ? ['flannel', 'bridge'] : [p.type, p.type]))]) {
       const o = ours[`${cmd} ${mine}`];
       const g = go[`${cmd} ${theirs}`];
       sumOurs += o?.ms ?? 0;
@@ -180,7 +193,7 @@ function callsMarkdown(result) {
     `| each plugin execution of a lifecycle (${result.breakdownRounds} pods per side, median; wall time around the process) | ours ms | Go ms | ours / Go |`,
     '|---|---:|---:|---:|',
     ...rows,
-    `| sum of the nine | ${sumOurs.toFixed(1)} | ${sumGo.toFixed(1)} | ${(sumOurs / sumGo).toFixed(2)}× |`,
+    `| sum of the ${rows.length} | ${sumOurs.toFixed(1)} | ${sumGo.toFixed(1)} | ${(sumOurs / sumGo).toFixed(2)}× |`,
   ];
 }
 
@@ -189,6 +202,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write('cri-lifecycle needs root (network and mount namespaces, containerd)\n');
     process.exit(1);
   }
-  const result = await measureCriLifecycle();
-  process.stdout.write(`${criLifecycleMarkdown(result)}\n`);
+  // BENCH_CRI_CHAINS: which chains, in order (default both)
+  for (const chain of (process.env.BENCH_CRI_CHAINS ?? 'kube-flannel,k3s').split(',')) {
+    if (!(chain in CHAINS)) throw new Error(`unknown chain ${chain}: ${Object.keys(CHAINS).join(', ')}`);
+    const result = await measureCriLifecycle({ chain });
+    process.stdout.write(`\n${criLifecycleMarkdown(result)}\n`);
+  }
 }
