@@ -26,6 +26,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_TARGET } from './targets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = { node: join(root, 'dist', 'bin'), bun: join(root, 'dist', 'bun'), go: '/usr/lib/cni', ...(process.env.BENCH_BASE ? { base: process.env.BENCH_BASE } : {}) };
@@ -379,6 +380,11 @@ async function main() {
   } else {
     process.stdout.write('\n(container start+stop rows: scripts/bench/runtime-startup.mjs does not exist on this branch)\n');
   }
+  // the pod lifecycle as kubelet drives it (CRI: RunPodSandbox + StopPodSandbox + RemovePodSandbox), on the
+  // build target a node gets by default (BENCH_CRI_TARGET picks the other)
+  const criTarget = process.env.BENCH_CRI_TARGET ?? DEFAULT_TARGET;
+  process.stdout.write(`\nscripts/bench/cri-lifecycle.mjs (our ${criTarget} build target):\n`);
+  execFileSync(process.execPath, [join(root, 'scripts', 'bench', 'cri-lifecycle.mjs')], { stdio: 'inherit', env: { ...process.env, CNI_TS_TARGET: criTarget } });
 }
 
 try {

@@ -12,6 +12,10 @@
 # and Go for the real flanneld that the demo and the flanneld-* tests run
 # (built once from ../shared/tools/flanneld into /var/cache/cni-ts, see
 # scripts/lib/flanneld.mjs; FLANNELD=<path> uses another).
+# libcni's sources for the cni tool interop test. The CRI suite and bench
+# (test/integration/cri.test.ts, scripts/bench/cri-lifecycle.mjs) need nothing
+# more: the same containerd (its CRI plugin), runc and busybox (test and pause
+# images), tc from iproute2, and the gRPC client from npm ci.
 # Packages already present are left alone.
 set -euo pipefail
 need=()

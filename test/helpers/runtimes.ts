@@ -53,7 +53,7 @@ export const OUR_EXE = join(BIN_DIR, 'cni');
 /** Every plugin type a runtime can exec for the kube-flannel conflist (loopback: containerd's CRI adds it; ctr and podman 4.3 do not). */
 export const CHAIN_TYPES = ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'] as const;
 export const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'nc', 'ping', 'ip', 'sleep', 'cat', 'echo', 'hostname', 'ls', 'true', 'sysctl'];
+const APPLETS = ['sh', 'nc', 'ping', 'ip', 'sleep', 'cat', 'echo', 'hostname', 'ls', 'true', 'sysctl', 'httpd', 'wget', 'mkdir'];
 
 export interface Run {
   code: number;
@@ -61,7 +61,7 @@ export interface Run {
   stderr: string;
 }
 
-function run(argv: readonly string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Run {
+export function run(argv: readonly string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Run {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new Error('empty command');
   const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input ?? '', env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000 });
@@ -69,13 +69,13 @@ function run(argv: readonly string[], opts: { env?: Record<string, string>; inpu
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function must(argv: readonly string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): string {
+export function must(argv: readonly string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): string {
   const r = run(argv, opts);
   if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
   return r.stdout;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Calls `fn` until `ok` accepts its result (at most `attempts` times, `delayMs` apart) and returns the last
@@ -117,9 +117,9 @@ export function expectedSources(types: readonly string[] = CHAIN_TYPES): Map<str
 }
 
 /** A CNI bin dir with one link per plugin type, as `expectedSources` says. */
-export function makePluginDir(dir: string): Map<string, string> {
+export function makePluginDir(dir: string, types: readonly string[] = CHAIN_TYPES): Map<string, string> {
   mkdirSync(dir, { recursive: true });
-  const sources = expectedSources();
+  const sources = expectedSources(types);
   for (const [type, target] of sources) {
     if (!existsSync(target)) throw new Error(`${target} is missing (plugin ${type}); run scripts/setup-machine.sh and npm run build`);
     symlinkSync(target, join(dir, type));
@@ -151,7 +151,7 @@ function sha256File(path: string): { digest: string; size: number } {
  * binary, applet links, /etc/passwd. The OCI layout is written by hand
  * (oci-layout, index.json, blobs) with the name in the index annotations.
  */
-export function buildBusyboxImage(dir: string, ref = 'docker.io/library/t-busybox:1'): BusyboxImage {
+export function buildBusyboxImage(dir: string, ref = 'docker.io/library/t-busybox:1', cmd: readonly string[] = ['/bin/sh']): BusyboxImage {
   const rootfs = join(dir, 'rootfs');
   for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root']) mkdirSync(join(rootfs, d), { recursive: true });
   must(['cp', BUSYBOX, join(rootfs, 'bin', 'busybox')]);
@@ -171,7 +171,7 @@ export function buildBusyboxImage(dir: string, ref = 'docker.io/library/t-busybo
   };
   const layer = blob(rootfsTar);
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
+  writeFileSync(configPath, JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: cmd }, rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
   const config = blob(configPath);
   const manifestPath = join(dir, 'manifest.json');
   writeFileSync(
@@ -213,12 +213,18 @@ export function bindOver(target: string, source: string, scratch: string): strin
   return `mount --bind ${q(stand)} ${q(parent)}`;
 }
 
-function q(s: string): string {
+export function q(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 export interface NodeOptions {
-  cniVersion: '1.0.0' | '1.1.0';
+  cniVersion: string;
+  /**
+   * The conflist's plugins instead of conf-examples/flannel-kube-<cniVersion>.conflist's (flannel entries get
+   * the node's subnetFile, dataDir, bridge and IPAM dataDir as there), and the plugin types its bin dir links.
+   */
+  plugins?: Record<string, unknown>[];
+  types?: readonly string[];
   /** Chain portmap after flannel, as kube-flannel does (default true). */
   portmap?: boolean;
   /**
@@ -292,13 +298,16 @@ export class RuntimeNode {
     writeFileSync(this.subnetFile, `FLANNEL_NETWORK=${this.cluster}\nFLANNEL_SUBNET=${this.gateway}/24\nFLANNEL_MTU=${this.mtu}\nFLANNEL_IPMASQ=false\n`);
     if (opts.chain === 'go-bridge') {
       mkdirSync(this.binDir);
-      this.sources = new Map(CHAIN_TYPES.map((t) => [t, join(GO_CNI_DIR, t)]));
+      this.sources = new Map((opts.types ?? CHAIN_TYPES).map((t) => [t, join(GO_CNI_DIR, t)]));
       for (const [t, target] of this.sources) symlinkSync(target, join(this.binDir, t));
     } else {
-      this.sources = makePluginDir(this.binDir);
+      this.sources = makePluginDir(this.binDir, opts.types);
     }
     // kube-flannel's conflist (conf-examples/flannel-kube-<v>.conflist) plus what a node in a namespace needs
-    const example = JSON.parse(readFileSync(join(ROOT, 'conf-examples', `flannel-kube-${opts.cniVersion}.conflist`), 'utf8')) as { plugins: Record<string, unknown>[] };
+    const example =
+      opts.plugins === undefined
+        ? (JSON.parse(readFileSync(join(ROOT, 'conf-examples', `flannel-kube-${opts.cniVersion}.conflist`), 'utf8')) as { plugins: Record<string, unknown>[] })
+        : { cniVersion: opts.cniVersion, plugins: opts.plugins };
     const plugins = example.plugins
       .filter((p) => opts.portmap !== false || p['type'] !== 'portmap')
       .map((p) => {
@@ -430,7 +439,7 @@ export function pidsWith(needle: string): number[] {
   return pids;
 }
 
-function killPids(pids: readonly number[]): void {
+export function killPids(pids: readonly number[]): void {
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -451,6 +460,68 @@ export interface CtrPod {
   netns: string;
 }
 
+/** containerd's config.toml lines that keep a daemon's root, state, sockets and `opt` dir inside `dir`. */
+export function containerdConfigLines(dir: string, sock: string): string[] {
+  return [
+    'version = 2',
+    `root = ${JSON.stringify(join(dir, 'root'))}`,
+    `state = ${JSON.stringify(join(dir, 'state'))}`,
+    '[grpc]',
+    `  address = ${JSON.stringify(sock)}`,
+    '[ttrpc]',
+    `  address = ${JSON.stringify(`${sock}.ttrpc`)}`,
+    '[debug]',
+    `  address = ${JSON.stringify(join(dir, 'debug.sock'))}`,
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = ${JSON.stringify(join(dir, 'opt'))}`,
+  ];
+}
+
+export interface ContainerdDaemon {
+  proc: ChildProcess;
+  /** The last 8000 characters of its stderr. */
+  log: () => string;
+}
+
+/**
+ * `containerd --config <config>` in a private mount namespace where `runDir` is bind-mounted over /run (shim
+ * sockets, fifos, runc state and the CRI plugin's pod netns files go there) plus the `binds` shell lines, in the
+ * network namespace `netnsPath` when given; resolves once `sock` answers, throws with its log when it exits first.
+ */
+export async function launchContainerd(o: { dir: string; config: string; sock: string; runDir: string; netnsPath?: string; binds?: readonly string[] }): Promise<ContainerdDaemon> {
+  const script = ['set -e', ...(o.binds ?? []), `mount --bind ${q(o.runDir)} /run`, `exec containerd --config ${q(o.config)}`].join('\n');
+  const argv = [...(o.netnsPath === undefined ? [] : ['nsenter', `--net=${o.netnsPath}`]), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script];
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr?.on('data', (c: Buffer) => {
+    log = (log + c.toString()).slice(-8000);
+  });
+  installExitHook(o.dir);
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`containerd exited (${proc.exitCode}): ${log.slice(-2000)}`);
+    if (existsSync(o.sock) && run(['ctr', '--address', o.sock, 'version']).code === 0) break;
+    if (i === 100) {
+      proc.kill('SIGKILL');
+      throw new Error(`containerd did not answer on ${o.sock} within 10 s: ${log.slice(-2000)}`);
+    }
+    await sleep(100);
+  }
+  return { proc, log: () => log };
+}
+
+/** SIGTERM, then SIGKILL after 10 s; returns a complaint when it had to kill. */
+export async function stopContainerd(d: ContainerdDaemon): Promise<string | undefined> {
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return undefined;
+  const gone = new Promise<void>((r) => d.proc.on('exit', () => r()));
+  d.proc.kill('SIGTERM');
+  await Promise.race([gone, sleep(10_000)]);
+  if (d.proc.exitCode === null && d.proc.signalCode === null) {
+    d.proc.kill('SIGKILL');
+    return 'containerd ignored SIGTERM for 10 s';
+  }
+  return undefined;
+}
+
 /**
  * A private containerd: own config, root, state, sockets and namespace in a
  * temp dir, in a private mount namespace whose /run is a temp dir (shim
@@ -462,8 +533,7 @@ export class PrivateContainerd {
   readonly namespace = 't-rt';
   readonly runDir: string;
   image: BusyboxImage | undefined;
-  private daemon: ChildProcess | undefined;
-  private daemonLog = '';
+  private daemon: ContainerdDaemon | undefined;
   private readonly pods = new Set<CtrPod>();
   private execSeq = 0;
 
@@ -481,35 +551,13 @@ export class PrivateContainerd {
     writeFileSync(
       config,
       [
-        'version = 2',
-        `root = ${JSON.stringify(join(this.dir, 'root'))}`,
-        `state = ${JSON.stringify(join(this.dir, 'state'))}`,
+        ...containerdConfigLines(this.dir, this.sock),
         // the CRI plugin would load /etc/cni/net.d for its own status; ctr does not need it
         'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-        '[grpc]',
-        `  address = ${JSON.stringify(this.sock)}`,
-        '[ttrpc]',
-        `  address = ${JSON.stringify(`${this.sock}.ttrpc`)}`,
-        '[debug]',
-        `  address = ${JSON.stringify(join(this.dir, 'debug.sock'))}`,
-        '[plugins."io.containerd.internal.v1.opt"]',
-        `  path = ${JSON.stringify(join(this.dir, 'opt'))}`,
         '',
       ].join('\n'),
     );
-    const script = `set -e\nmount --bind ${q(this.runDir)} /run\nexec containerd --config ${q(config)}`;
-    const daemon = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.daemon = daemon;
-    daemon.stderr?.on('data', (c: Buffer) => {
-      this.daemonLog = (this.daemonLog + c.toString()).slice(-8000);
-    });
-    installExitHook(this.dir);
-    for (let i = 0; i < 100; i++) {
-      if (daemon.exitCode !== null) throw new Error(`containerd exited (${daemon.exitCode}): ${this.daemonLog.slice(-2000)}`);
-      if (existsSync(this.sock) && this.ctr(['version']).code === 0) break;
-      await sleep(100);
-      if (i === 99) throw new Error(`containerd did not answer on ${this.sock} within 10 s: ${this.daemonLog.slice(-2000)}`);
-    }
+    this.daemon = await launchContainerd({ dir: this.dir, config, sock: this.sock, runDir: this.runDir });
     this.image = buildBusyboxImage(join(this.dir, 'image'));
     const imp = this.ctr(['image', 'import', this.image.ociTar]);
     if (imp.code !== 0) throw new Error(`ctr image import failed: ${imp.stderr}`);
@@ -612,18 +660,12 @@ export class PrivateContainerd {
   async stop(): Promise<void> {
     const errors: string[] = [];
     try {
-      if (this.daemon !== undefined && this.daemon.exitCode === null) {
+      if (this.daemon !== undefined && this.daemon.proc.exitCode === null) {
         for (const pod of [...this.pods]) await this.stopPod(pod);
         for (const id of this.tasks().keys()) this.forceRemove(id);
         for (const line of this.ctr(['container', 'ls', '-q']).stdout.split('\n').filter((l) => l.trim() !== '')) this.ctr(['container', 'delete', line.trim()]);
-        const daemon = this.daemon;
-        const gone = new Promise<void>((r) => daemon.on('exit', () => r()));
-        daemon.kill('SIGTERM');
-        await Promise.race([gone, sleep(10_000)]);
-        if (daemon.exitCode === null && daemon.signalCode === null) {
-          errors.push('containerd ignored SIGTERM for 10 s');
-          daemon.kill('SIGKILL');
-        }
+        const e = await stopContainerd(this.daemon);
+        if (e !== undefined) errors.push(e);
       }
     } finally {
       // shims (and anything else) started with this suite's socket path
@@ -645,7 +687,7 @@ export class CtrRunError extends Error {
 const exitDirs = new Set<string>();
 let exitHook = false;
 /** Last resort when a run is interrupted: end this suite's processes (by pid, found by its unique temp path). */
-function installExitHook(dir: string): void {
+export function installExitHook(dir: string): void {
   exitDirs.add(dir);
   if (exitHook) return;
   exitHook = true;
