@@ -25,14 +25,14 @@ function attachment(args: CmdArgs): Attachment {
 
 function openStore(cfg: IpamConfig, env: CmdArgs['env']): DiskStore {
   try {
-    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, onStep: (step) => faultPoint(env, 'host-local', step) });
+    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots, onStep: (step) => faultPoint(env, 'host-local', step) });
   } catch (err) {
     throw new CniError(CniCode.IOFailure, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, 'check ipam.dataDir in the network config', { cause: err });
   }
 }
 
 function existingStore(cfg: IpamConfig): DiskStore | undefined {
-  return DiskStore.openExisting(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+  return DiskStore.openExisting(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots });
 }
 
 /** The addresses `prevResult` lists (undefined without a prevResult). */

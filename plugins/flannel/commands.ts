@@ -88,6 +88,7 @@ export async function add(args: CmdArgs): Promise<Result> {
   let plan;
   let written: string | undefined;
   try {
+    store.sweepEarlierBoot();
     plan = store.plan(args.containerId, args.ifName);
     if (plan.previous === undefined) written = store.save(plan, args.containerId, args.ifName, bytes, marked);
   } catch (err) {

@@ -44,6 +44,7 @@ import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
+import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
 
 const TMP_PREFIX = '.tmp-';
 
@@ -237,6 +238,38 @@ export class ConfStore {
     if (owner !== undefined && owner !== ifName) return undefined;
     if (conf === undefined || owner === undefined) return { path: legacy, legacy: true, marked: false, bytes: old, conf };
     return { path: legacy, legacy: true, marked: true, bytes: old, conf: withoutOwner(conf) };
+  }
+
+  /**
+   * Removes the saved configs of an earlier boot (their pods died with it;
+   * their leases go the same way in host-local), once per boot: see
+   * lib/boot.ts. Best effort; files of the current boot, ours or the Go
+   * flannel's, are newer than the boot and stay.
+   */
+  sweepEarlierBoot(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return; // no directory yet: nothing saved, the marker comes with the first file
+    }
+    const boot = earlierBootSweep(this.dir);
+    if (boot === undefined) return;
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(this.dir, name);
+      try {
+        const st = statSync(path);
+        if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    try {
+      markBoot(this.dir, boot.bootId);
+    } catch {
+      // tried again by the next ADD
+    }
   }
 
   /** Removes a saved file; a missing one is fine. */

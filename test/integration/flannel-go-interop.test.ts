@@ -81,7 +81,8 @@ function flannel(path: string, command: string, bin: string, pod: TestNetns, con
 
 function files(sub: string): string[] {
   const d = join(dir, sub);
-  return existsSync(d) ? readdirSync(d).sort() : [];
+  // without our boot marker (lib/boot.ts): bookkeeping of the directory, not of a pod
+  return existsSync(d) ? readdirSync(d).filter((n) => n !== '.cni-ts-boot-id').sort() : [];
 }
 
 function natRules(): string {

@@ -69,12 +69,12 @@ function flannel(command: string, c: Record<string, unknown>, opts: { pod?: Test
 
 function leases(network = 'cbr0'): string[] {
   const d = join(dir, 'networks', network);
-  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
+  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
 }
 
 function saved(): string[] {
   const d = join(dir, 'flannel');
-  return existsSync(d) ? readdirSync(d).sort() : [];
+  return existsSync(d) ? readdirSync(d).filter((n) => n !== '.cni-ts-boot-id').sort() : [];
 }
 
 it('runs as root', () => {

@@ -16,6 +16,8 @@ beforeEach(() => {
 });
 afterEach(() => h.cleanup());
 
+/** The data directory without the boot marker (lib/boot.ts). */
+const names = () => readdirSync(h.dataDir).filter((n) => n !== '.cni-ts-boot-id');
 /** Where an attachment's config is saved: a container's first one under the reference's name, further ones keyed by interface. */
 const saved = (cid = 'ctr1', ifName = 'eth0') => join(h.dataDir, ifName === 'eth0' ? cid : `${cid}:${ifName}`);
 
@@ -46,7 +48,7 @@ describe('ADD', () => {
     expect(statSync(saved()).mode & 0o777).toBe(0o600);
     expect(statSync(h.dataDir).mode & 0o777).toBe(0o700);
     expect(r.json).toMatchObject({ cniVersion: '1.0.0', ips: [{ address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 2 }] });
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1']);
+    expect(names()).toEqual(['ctr1']);
   });
 
   it('passes the same environment to the delegate, only CNI_COMMAND set', async () => {
@@ -110,7 +112,7 @@ describe('ADD', () => {
   it('two flannel attachments of one pod (Multus) get two saved files', async () => {
     await h.run('ADD', h.conf(), { ifName: 'eth0' });
     await h.run('ADD', h.conf({ name: 'cbr1' }), { ifName: 'net1' });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['ctr1', 'ctr1:net1']);
+    expect(names().sort()).toEqual(['ctr1', 'ctr1:net1']);
     expect(JSON.parse(readFileSync(saved('ctr1', 'net1'), 'utf8'))).toMatchObject({ name: 'cbr1' });
   });
 });
@@ -119,11 +121,11 @@ describe('ADD: where the config is saved, and a repeated ADD', () => {
   it("the first attachment takes the reference's <containerID> name, further ones their keyed name, ids unusable as names a hashed one", async () => {
     await h.run('ADD', h.conf(), { ifName: 'net1' });
     await h.run('ADD', h.conf(), { ifName: 'eth0' });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['ctr1', 'ctr1:eth0']);
+    expect(names().sort()).toEqual(['ctr1', 'ctr1:eth0']);
     expect(JSON.parse(readFileSync(join(h.dataDir, 'ctr1'), 'utf8'))).toMatchObject({ 'cni-ts.ifName': 'net1', name: 'cbr0' });
     const long = 'l'.repeat(300);
     expect((await h.run('ADD', h.conf(), { containerId: long })).code).toBe(0);
-    expect(readdirSync(h.dataDir).filter((n) => n.startsWith('+'))).toEqual([expect.stringMatching(/^\+[0-9a-f]{64}:eth0$/) as unknown]);
+    expect(names().filter((n) => n.startsWith('+'))).toEqual([expect.stringMatching(/^\+[0-9a-f]{64}:eth0$/) as unknown]);
   });
 
   it("a Go flannel's file for the container (no interface key) is left to it: ours goes beside it", async () => {
@@ -143,7 +145,7 @@ describe('ADD: where the config is saved, and a repeated ADD', () => {
     const r = await h.run('ADD', h.conf());
     expect(r.json).toMatchObject({ code: 999 });
     expect(readFileSync(saved()).equals(before)).toBe(true);
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1']);
+    expect(names()).toEqual(['ctr1']);
   });
 
   it('a repeated ADD that succeeds (the first was killed before its delegate ran) saves the config it delegated', async () => {
@@ -151,7 +153,7 @@ describe('ADD: where the config is saved, and a repeated ADD', () => {
     writeFileSync(h.subnetFile, IPV4_ENV.replace('FLANNEL_MTU=1450', 'FLANNEL_MTU=1400'));
     expect((await h.run('ADD', h.conf())).code).toBe(0);
     expect(JSON.parse(readFileSync(saved(), 'utf8'))).toMatchObject({ mtu: 1400, 'cni-ts.ifName': 'eth0' });
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1']);
+    expect(names()).toEqual(['ctr1']);
   });
 });
 
@@ -235,7 +237,7 @@ describe('DEL', () => {
     await h.run('ADD', h.conf(), { ifName: 'eth0' });
     await h.run('ADD', h.conf({ name: 'cbr1' }), { ifName: 'net1' });
     await h.run('DEL', h.conf(), { ifName: 'eth0' });
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1:net1']);
+    expect(names()).toEqual(['ctr1:net1']);
   });
 
   it("passes the runtime's prevResult on to the delegate, in the saved config's version", async () => {
@@ -331,13 +333,13 @@ describe('GC', () => {
     expect(r.code).toBe(0);
     expect(h.calls).toHaveLength(1);
     expect(h.calls[0]).toMatchObject({ command: 'GC', type: 'bridge', conf: { name: 'cbr0', 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'eth0' }] } });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['a', 'c']);
+    expect(names().sort()).toEqual(['a', 'c']);
   });
 
   it('keeps a Go-era file when its container is still valid', async () => {
     await addThree();
     await h.run('GC', h.conf(valid(['d', 'eth0'])));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['c', 'd']);
+    expect(names().sort()).toEqual(['c', 'd']);
   });
 
   it('removes nothing when the delegate GC failed (its leases are still held) and reports the error', async () => {
@@ -345,19 +347,19 @@ describe('GC', () => {
     h.respond = () => fail(999, 'gc failed');
     const r = await h.run('GC', h.conf(valid()));
     expect(r.json).toEqual({ code: 999, msg: 'failed to delegate gc: gc failed' });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(names().sort()).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('removes nothing without a valid-attachments list (cnitool sends none)', async () => {
     await addThree();
     expect((await h.run('GC', h.conf({ cniVersion: '1.1.0' }))).code).toBe(0);
-    expect(readdirSync(h.dataDir)).toHaveLength(4);
+    expect(names()).toHaveLength(4);
   });
 
   it('accepts the 1.1.0 text key cni.dev/attachments', async () => {
     await addThree();
     await h.run('GC', h.conf({ cniVersion: '1.1.0', 'cni.dev/attachments': [{ containerID: 'b', ifname: 'eth0' }] }));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['b', 'c']);
+    expect(names().sort()).toEqual(['b', 'c']);
   });
 
   it('without subnet.env forwards GC with the newest saved config of the network', async () => {
@@ -375,13 +377,13 @@ describe('GC', () => {
     const old = (Date.now() - 3600_000) / 1000;
     utimesSync(join(h.dataDir, '.tmp-old:eth0-1'), old, old);
     await h.run('GC', h.conf(valid(['a', 'eth0'], ['b', 'eth0'], ['d', 'eth0'])));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['.tmp-new:eth0-2', 'a', 'b', 'c', 'd']);
+    expect(names().sort()).toEqual(['.tmp-new:eth0-2', 'a', 'b', 'c', 'd']);
   });
 
   it('refuses a malformed valid list before touching anything (code 7)', async () => {
     await addThree();
     const r = await h.run('GC', h.conf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'a' }] }));
     expect(r.json).toMatchObject({ code: 7 });
-    expect(readdirSync(h.dataDir)).toHaveLength(4);
+    expect(names()).toHaveLength(4);
   });
 });
