@@ -102,6 +102,17 @@ export async function add(args: CmdArgs): Promise<Result> {
     if (written !== undefined) dropSavedAfterFailedAdd(args, store, written, type, err);
     throw CniError.wrap('failed to delegate add', err);
   }
+  // the delegate always has an IPAM section: a result without addresses is a half-done ADD, undone here
+  if ((result.ips ?? []).length === 0) {
+    const err = new CniError(CniCode.Internal, `failed to delegate add: plugin ${JSON.stringify(type)} returned no IP addresses`, 'its ADD is undone (DEL sent)');
+    try {
+      await args.invoke.del(type, bytes);
+      if (written !== undefined) store.remove(written);
+    } catch (e) {
+      args.log.warn(`ADD: undoing the delegate's ADD failed (the runtime's DEL retries it): ${(e as Error).message}`);
+    }
+    throw err;
+  }
   faultPoint(args.env, 'flannel', 'delegated');
   const expected = plan.path === store.legacyPath(args.containerId) ? marked : bytes;
   if (plan.previous !== undefined && !plan.previous.equals(expected)) {

@@ -157,6 +157,32 @@ describe('ADD: where the config is saved, and a repeated ADD', () => {
   });
 });
 
+describe("ADD: a delegate's answer that is no success", () => {
+  it('an error object printed with exit status 0 is that error (its code), not a result', async () => {
+    h.respond = (c) => (c.command === 'ADD' ? { exitCode: 0, stdout: JSON.stringify({ code: 11, msg: 'host-local: lock busy', details: 'd' }), stderr: '' } : ok());
+    const r = await h.run('ADD', h.conf());
+    expect(r.code).toBe(1);
+    expect(r.json).toEqual({ code: 11, msg: 'failed to delegate add: host-local: lock busy', details: 'd' });
+  });
+
+  it('a result without IP addresses is code 999, and the delegate ADD is undone (DEL) with its saved config', async () => {
+    h.respond = (c) => (c.command === 'ADD' ? { exitCode: 0, stdout: JSON.stringify({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }] }), stderr: '' } : ok());
+    const r = await h.run('ADD', h.conf());
+    expect(r.json).toMatchObject({ code: 999, msg: 'failed to delegate add: plugin "bridge" returned no IP addresses' });
+    expect(h.calls.map((c) => c.command)).toEqual(['ADD', 'DEL']);
+    expect(h.calls[1]?.stdin).toBe(h.calls[0]?.stdin);
+    expect(names()).toEqual([]);
+  });
+
+  it('an error object printed with exit 0 by a DEL is a failed DEL: the saved config stays for the retry', async () => {
+    await h.run('ADD', h.conf());
+    h.respond = () => ({ exitCode: 0, stdout: JSON.stringify({ code: 999, msg: 'teardown failed' }), stderr: '' });
+    const r = await h.run('DEL', h.conf());
+    expect(r.json).toEqual({ code: 999, msg: 'failed to delegate del: teardown failed' });
+    expect(names()).toEqual(['ctr1']);
+  });
+});
+
 describe('DEL', () => {
   it('delegates DEL with the saved (ADD-time) config and removes it after the delegate succeeded', async () => {
     await h.run('ADD', h.conf());
