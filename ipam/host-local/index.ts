@@ -5,6 +5,7 @@
  * directory; README-level notes on where it differs are in commands.ts,
  * disk-store.ts and config.ts.
  */
+import { statSync } from 'node:fs';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { definePlugin } from '../../lib/cni/plugin.ts';
 import type { CmdArgs, Plugin } from '../../lib/cni/skel.ts';
@@ -46,7 +47,31 @@ function prevResultAddresses(args: CmdArgs): IP[] | undefined {
   });
 }
 
+/**
+ * ADD refuses a CNI_NETNS that exists but is no namespace (a regular file, a
+ * FIFO, a directory: code 8, as the plugins that open it answer), before a
+ * lease is written for it. Every namespace file lives on the kernel's one
+ * nsfs, so its device is that of /proc/self/ns/net; nothing is opened (a FIFO
+ * would block). A missing path is left alone: the reference never looks.
+ */
+function refuseNonNetns(netns: string): void {
+  if (netns === '') return;
+  let st;
+  let nsfs;
+  try {
+    st = statSync(netns);
+    nsfs = statSync('/proc/self/ns/net');
+  } catch {
+    return;
+  }
+  if (st.dev !== nsfs.dev) {
+    const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a regular file' : 'not a namespace file';
+    throw new CniError(CniCode.InvalidNetNS, `failed to open netns ${JSON.stringify(netns)}: it is ${what}, not a network namespace`, 'CNI_NETNS must name a network namespace (such as /var/run/netns/<name> or /proc/<pid>/ns/net)');
+  }
+}
+
 function add(args: CmdArgs): Result {
+  refuseNonNetns(args.netns);
   const cfg = loadIpamConfig(args.conf, args.args);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
   const ips = ipamAdd(cfg, openStore(cfg, args.env), attachment(args));
