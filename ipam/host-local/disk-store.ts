@@ -256,6 +256,9 @@ export class DiskStore implements Store {
   leases(): LeaseListing {
     const leases: Lease[] = [];
     const problems: LeaseProblem[] = [];
+    // unlocked (STATUS) before this boot's first locked call: the earlier boot's leases count as free, as ADD will
+    // find them (a node whose range an earlier boot filled must not report not-ready, or no ADD ever comes)
+    const earlier = !this.#locked && this.#opts.reclaimEarlierBoots === true ? earlierBootSweep(this.dir) : undefined;
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
       const name = entry.name;
       if (name.startsWith(TMP_PREFIX)) {
@@ -271,9 +274,18 @@ export class DiskStore implements Store {
         if (errnoCode(err) !== 'ENOENT') problems.push({ name, error: (err as Error).message });
         continue;
       }
+      if (earlier !== undefined && this.#madeBefore(name, earlier.bootStartMs)) continue;
       leases.push({ ip, owner: parseLeaseContent(content) });
     }
     return { leases, problems };
+  }
+
+  #madeBefore(name: string, ms: number): boolean {
+    try {
+      return statSync(join(this.dir, name)).mtimeMs < ms;
+    } catch {
+      return false;
+    }
   }
 
   /** A temporary is debris when its writer is gone (or is us, without it in the pool). */

@@ -104,7 +104,7 @@ function status(args: CmdArgs): void {
   const cfg = loadIpamConfig(args.conf, args.args);
   let store: DiskStore;
   try {
-    store = DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+    store = DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots });
   } catch (err) {
     throw new CniError(CniCode.PluginNotAvailable, `host-local: data directory ${cfg.dir} is not usable: ${(err as Error).message}`, '', { cause: err });
   }

@@ -35,9 +35,9 @@ afterAll(() => {
   expect(leftoverTestNetns()).toEqual([]);
 });
 
-function ipamConf(extra: Record<string, unknown> = {}): string {
+function ipamConf(extra: Record<string, unknown> = {}, cniVersion = '1.0.0'): string {
   return JSON.stringify({
-    cniVersion: '1.0.0',
+    cniVersion,
     name: NET,
     type: 'host-local',
     ipam: { type: 'host-local', dataDir: join(dir, 'networks'), ranges: [[{ subnet: '10.99.0.0/24', rangeStart: '10.99.0.10', rangeEnd: '10.99.0.11' }]], ...extra },
@@ -46,7 +46,8 @@ function ipamConf(extra: Record<string, unknown> = {}): string {
 
 /** Runs a plugin, in this boot or (`rebooted`) in one that began a minute ago with another boot id. */
 function run(plugin: string, command: string, stdin: string, containerId: string, rebooted: boolean): Promise<RunResult> {
-  const vars = cniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_IFNAME: 'eth0', CNI_NETNS: pod.path, CNI_PATH: BIN_DIR });
+  const attach = command !== 'STATUS' && command !== 'GC';
+  const vars = cniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: attach ? containerId : undefined, CNI_IFNAME: attach ? 'eth0' : undefined, CNI_NETNS: attach ? pod.path : undefined, CNI_PATH: BIN_DIR });
   if (!rebooted) return runExe(plugin, { env: vars, stdin });
   const script = 'mount --bind "$0" /proc/sys/kernel/random/boot_id && mount --bind "$1" /proc/uptime && exec "$2"';
   return runExe('unshare', { args: ['-m', '--propagation', 'private', 'sh', '-c', script, join(dir, 'boot_id'), join(dir, 'uptime'), plugin], env: vars, stdin });
@@ -70,6 +71,13 @@ describe('host-local', () => {
     const sameBoot = await hostLocal('ADD', 'c');
     expect(sameBoot.code).toBe(1);
     expect(sameBoot.json).toMatchObject({ msg: expect.stringContaining('no IP addresses available in range set') as unknown });
+    expect(leases()).toEqual(['10.99.0.10', '10.99.0.11']);
+
+    // STATUS (a readiness probe, unlocked) already counts the earlier boot's leases as free: not-ready would stop any ADD coming
+    const status = (rebooted: boolean) => run(join(BIN_DIR, 'host-local'), 'STATUS', ipamConf({}, '1.1.0'), '', rebooted);
+    expect((await status(false)).json).toMatchObject({ code: 50 });
+    const ready = await status(true);
+    expect(ready.code, ready.stdout).toBe(0);
     expect(leases()).toEqual(['10.99.0.10', '10.99.0.11']);
 
     const after = await hostLocal('ADD', 'c', true);

@@ -56,6 +56,16 @@ describe('host-local DiskStore', () => {
     expect(readFileSync(join(dir, BOOT_MARKER), 'utf8').trim()).toBe(BOOT_ID);
   });
 
+  it('an unlocked listing (STATUS) before the first locked call of a boot counts the earlier boot\'s leases as free, removing nothing', () => {
+    files(dir, leaseFiles, ['10.1.0.2']);
+    writeFileSync(join(dir, BOOT_MARKER), 'another-boot\n');
+    const st = DiskStore.open(dir, { lockTimeoutMs: 1000, reclaimEarlierBoots: true });
+    expect(st.leases().leases.map((l) => l.owner.containerId)).toEqual(['b']);
+    expect(readdirSync(dir)).toContain('10.1.0.2');
+    const off = DiskStore.open(dir, { lockTimeoutMs: 1000, reclaimEarlierBoots: false });
+    expect(off.leases().leases).toHaveLength(2);
+  });
+
   it('within the boot (marker current) and with the key off, nothing is freed however old', () => {
     files(dir, leaseFiles, ['10.1.0.2', '10.1.0.3']);
     writeFileSync(join(dir, BOOT_MARKER), `${BOOT_ID}\n`);
