@@ -43,6 +43,7 @@ type HostLocalNetConf = JsonObject & {
     dataDir?: Nullable<string>;
     resolvConf?: Nullable<string>;
     lockTimeout?: Nullable<number>;
+    reclaimEarlierBoots?: Nullable<boolean>;
   };
   runtimeConfig?: Nullable<JsonObject & { ipRanges?: Nullable<RawRange[][]>; ips?: Nullable<string[]> }>;
   args?: Nullable<JsonObject & { cni?: Nullable<JsonObject & { ips?: Nullable<string[]> }> }>;
@@ -63,6 +64,8 @@ export interface IpamConfig {
   /** Requested addresses, in order: CNI_ARGS IP, args.cni.ips, runtimeConfig.ips. */
   requested: IP[];
   lockTimeoutMs: number;
+  /** `ipam.reclaimEarlierBoots` (default true): leases made before the kernel's last boot are free again. */
+  reclaimEarlierBoots: boolean;
   /** GC only: the attachments still valid; undefined when the request names none (then GC releases nothing). */
   validAttachments: Attachment[] | undefined;
 }
@@ -200,6 +203,7 @@ export function loadIpamConfig(given: NetConf, cniArgs: string): IpamConfig {
     resolvConf,
     requested,
     lockTimeoutMs,
+    reclaimEarlierBoots: ipam.reclaimEarlierBoots !== false,
     validAttachments: attachments(conf),
   };
 }

@@ -19,6 +19,11 @@
  *   process are removed.
  * - The cursor is replaced by rename(2), never seen half-written.
  * - The wait for the lock is bounded (code 11 past it) instead of forever.
+ * - Leases of an earlier boot are reclaimed (`reclaimEarlierBoots`, on by
+ *   default): the first locked call of a boot removes the leases older than
+ *   the boot, and the directory's `.cni-ts-boot-id` (lib/boot.ts) records the
+ *   boot so that later calls skip that look. The Go plugin ignores the marker
+ *   (not an address), and leases it writes in this boot are newer than it.
  */
 import { accessSync, closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from '../../lib/random.ts';
@@ -28,6 +33,7 @@ import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
 import { lockFile } from '../../lib/lock.ts';
 import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
+import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
 
 export const LOCK_FILE = 'lock';
@@ -41,6 +47,8 @@ export type ReserveStep = 'tmp-written' | 'tmp-synced' | 'linked' | 'tmp-removed
 export interface DiskStoreOptions {
   /** Bound on the wait for `<dir>/lock`; past it a code-11 error. */
   lockTimeoutMs: number;
+  /** Remove leases made in an earlier boot of the kernel, under the first lock of a boot (see the file comment). */
+  reclaimEarlierBoots?: boolean;
   /**
    * Test seam: runs after each step of a reservation (`ip` is undefined for
    * the steps prepare() does ahead of the lock); throwing there simulates a
@@ -103,10 +111,33 @@ export class DiskStore implements Store {
     const lock = lockFile(join(this.dir, LOCK_FILE), this.#opts.lockTimeoutMs, { mode: 0o750, readOnly: true });
     this.#locked = true;
     try {
+      if (this.#opts.reclaimEarlierBoots === true) this.#sweepEarlierBoot();
       return fn();
     } finally {
       this.#locked = false;
       lock.release();
+    }
+  }
+
+  /** Best effort: a lease that cannot be removed now is tried again by a later boot's first call, or released by DEL/GC. */
+  #sweepEarlierBoot(): void {
+    const boot = earlierBootSweep(this.dir);
+    if (boot === undefined) return;
+    for (const name of readdirSync(this.dir)) {
+      const ip = parseIp(name);
+      if (ip === undefined || formatIp(ip) !== name) continue;
+      const path = join(this.dir, name);
+      try {
+        const st = statSync(path);
+        if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
+      } catch {
+        // gone meanwhile, or not ours to remove
+      }
+    }
+    try {
+      markBoot(this.dir, boot.bootId);
+    } catch {
+      // a read-only directory fails the call's own write anyway; the next call sweeps again
     }
   }
 
@@ -225,6 +256,9 @@ export class DiskStore implements Store {
   leases(): LeaseListing {
     const leases: Lease[] = [];
     const problems: LeaseProblem[] = [];
+    // unlocked (STATUS) before this boot's first locked call: the earlier boot's leases count as free, as ADD will
+    // find them (a node whose range an earlier boot filled must not report not-ready, or no ADD ever comes)
+    const earlier = !this.#locked && this.#opts.reclaimEarlierBoots === true ? earlierBootSweep(this.dir) : undefined;
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
       const name = entry.name;
       if (name.startsWith(TMP_PREFIX)) {
@@ -240,9 +274,18 @@ export class DiskStore implements Store {
         if (errnoCode(err) !== 'ENOENT') problems.push({ name, error: (err as Error).message });
         continue;
       }
+      if (earlier !== undefined && this.#madeBefore(name, earlier.bootStartMs)) continue;
       leases.push({ ip, owner: parseLeaseContent(content) });
     }
     return { leases, problems };
+  }
+
+  #madeBefore(name: string, ms: number): boolean {
+    try {
+      return statSync(join(this.dir, name)).mtimeMs < ms;
+    } catch {
+      return false;
+    }
   }
 
   /** A temporary is debris when its writer is gone (or is us, without it in the pool). */

@@ -5,6 +5,7 @@
  * directory; README-level notes on where it differs are in commands.ts,
  * disk-store.ts and config.ts.
  */
+import { statSync } from 'node:fs';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { definePlugin } from '../../lib/cni/plugin.ts';
 import type { CmdArgs, Plugin } from '../../lib/cni/skel.ts';
@@ -25,14 +26,14 @@ function attachment(args: CmdArgs): Attachment {
 
 function openStore(cfg: IpamConfig, env: CmdArgs['env']): DiskStore {
   try {
-    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, onStep: (step) => faultPoint(env, 'host-local', step) });
+    return DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots, onStep: (step) => faultPoint(env, 'host-local', step) });
   } catch (err) {
     throw new CniError(CniCode.IOFailure, `host-local: cannot create data directory ${cfg.dir}: ${(err as Error).message}`, 'check ipam.dataDir in the network config', { cause: err });
   }
 }
 
 function existingStore(cfg: IpamConfig): DiskStore | undefined {
-  return DiskStore.openExisting(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+  return DiskStore.openExisting(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots });
 }
 
 /** The addresses `prevResult` lists (undefined without a prevResult). */
@@ -46,7 +47,31 @@ function prevResultAddresses(args: CmdArgs): IP[] | undefined {
   });
 }
 
+/**
+ * ADD refuses a CNI_NETNS that exists but is no namespace (a regular file, a
+ * FIFO, a directory: code 8, as the plugins that open it answer), before a
+ * lease is written for it. Every namespace file lives on the kernel's one
+ * nsfs, so its device is that of /proc/self/ns/net; nothing is opened (a FIFO
+ * would block). A missing path is left alone: the reference never looks.
+ */
+function refuseNonNetns(netns: string): void {
+  if (netns === '') return;
+  let st;
+  let nsfs;
+  try {
+    st = statSync(netns);
+    nsfs = statSync('/proc/self/ns/net');
+  } catch {
+    return;
+  }
+  if (st.dev !== nsfs.dev) {
+    const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a regular file' : 'not a namespace file';
+    throw new CniError(CniCode.InvalidNetNS, `failed to open netns ${JSON.stringify(netns)}: it is ${what}, not a network namespace`, 'CNI_NETNS must name a network namespace (such as /var/run/netns/<name> or /proc/<pid>/ns/net)');
+  }
+}
+
 function add(args: CmdArgs): Result {
+  refuseNonNetns(args.netns);
   const cfg = loadIpamConfig(args.conf, args.args);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
   const ips = ipamAdd(cfg, openStore(cfg, args.env), attachment(args));
@@ -79,7 +104,7 @@ function status(args: CmdArgs): void {
   const cfg = loadIpamConfig(args.conf, args.args);
   let store: DiskStore;
   try {
-    store = DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs });
+    store = DiskStore.open(cfg.dir, { lockTimeoutMs: cfg.lockTimeoutMs, reclaimEarlierBoots: cfg.reclaimEarlierBoots });
   } catch (err) {
     throw new CniError(CniCode.PluginNotAvailable, `host-local: data directory ${cfg.dir} is not usable: ${(err as Error).message}`, '', { cause: err });
   }

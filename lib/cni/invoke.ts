@@ -176,6 +176,20 @@ export function pluginError(out: RawOutput): CniError {
   return new CniError(CniCode.Internal, `netplugin failed but error parsing its diagnostic message ${JSON.stringify(stdout)}: not a CNI error`);
 }
 
+/** The CNI error a plugin printed on stdout ({code: integer, msg: string}), if that is what it printed. */
+function errorObjectIn(stdout: string): CniError | undefined {
+  const t = stdout.trim();
+  if (!t.startsWith('{') || !t.includes('"code"')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(t);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(parsed) || !Number.isInteger(parsed['code']) || typeof parsed['msg'] !== 'string') return undefined;
+  return new CniError(parsed['code'] as number, parsed['msg'], typeof parsed['details'] === 'string' ? parsed['details'] : '');
+}
+
 function plainEnv(env: EnvLike, command: DelegateCommand): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
@@ -201,6 +215,9 @@ export class Invoker {
     if (chain !== undefined) env[CHAIN_ENV] = chain;
     const out = await this.runner.run(path, type, env, stdin);
     if (out.exitCode !== 0) throw pluginError(out);
+    // an error object is a failure whatever the exit status (a plugin that prints one and exits 0)
+    const printed = errorObjectIn(out.stdout);
+    if (printed !== undefined) throw printed;
     return out;
   }
 

@@ -252,6 +252,7 @@ async function dispatch(info: Plugin | LazyPlugin, io: PluginIO, log: Logger, ru
     case 'CHECK':
       requireAtLeast(conf.cniVersion, '0.4.0', 'CHECK', supported);
       reconcile(conf.cniVersion, supported);
+      refuseOwnNetns(env.netns, env.netnsOverride);
       await plugin.check(args);
       return;
     case 'GC':

@@ -222,7 +222,6 @@ export function loadBridgeConfig(netConf: NetConf, cniArgs: string, opts: LoadOp
   const hasTrunk = raw.vlanTrunk !== null && raw.vlanTrunk !== undefined;
   const vlanTrunk = guard(() => (hasTrunk ? collectVlanTrunk(raw.vlanTrunk ?? []) : []), []);
   guard(() => {
-    if (vlan > 0 && vlanTrunk.length > 0) throw invalid('cannot set vlan and vlanTrunk at the same time');
     // isGateway with a VLAN puts the gateway on a "<bridge>.<vlan>" device
     if (vlan > 0 && Buffer.byteLength(`${bridge}.${vlan}`) > 15 && (bool(raw.isGateway) || bool(raw.isDefaultGateway))) {
       throw invalid(`invalid network config: the VLAN gateway device name "${bridge}.${vlan}" is longer than 15 bytes`, 'use a shorter "bridge" name');

@@ -19,7 +19,7 @@ import { masqAttachment } from './add.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import type { BridgeDeps } from './deps.ts';
 import { errnoOf, reasonOf } from './host.ts';
-import { leasedToUs, ownershipByMac } from './ownership.ts';
+import { leasedToUs, ownershipByMac, peerIsPortOf } from './ownership.ts';
 
 /**
  * Deletes CNI_IFNAME inside the namespace when it is this attachment's (see
@@ -30,6 +30,7 @@ import { leasedToUs, ownershipByMac } from './ownership.ts';
 async function deleteContainerLink(
   args: CmdArgs,
   cfg: BridgeConfig,
+  deps: BridgeDeps,
   prev: Result | undefined,
   decided: () => void,
 ): Promise<'deleted' | 'absent' | 'gone' | 'kept'> {
@@ -45,6 +46,15 @@ async function deleteContainerLink(
           // a veth with no address yet is an ADD of this network that stopped half-way (killed, or failed before IPAM)
           if (addrs.length === 0 && link.kind === 'veth') owner = 'ours';
           else if (cfg.ipamType === 'host-local' && leasedToUs(args, addrs)) owner = 'ours';
+        }
+        // a layer-2-only attachment has no lease to prove it: its veth's other end being a port of our bridge does
+        if (owner === 'unknown' && cfg.ipamType === undefined && link.kind === 'veth') {
+          const host = await deps.openHostNetlink();
+          try {
+            if (peerIsPortOf(link, await host.linkByName(cfg.bridge), link.peerIndex === undefined ? undefined : await host.linkByIndex(link.peerIndex))) owner = 'ours';
+          } finally {
+            host.close();
+          }
         }
         // the lease release may go ahead now, at the same time as the (slow) link deletion
         decided();
@@ -121,7 +131,7 @@ export async function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
     let netnsGone = args.netns === '';
     if (!netnsGone) {
       try {
-        netnsGone = (await deleteContainerLink(args, cfg, prev, decided)) === 'gone';
+        netnsGone = (await deleteContainerLink(args, cfg, deps, prev, decided)) === 'gone';
       } catch (err) {
         record(`failed to delete ${JSON.stringify(args.ifName)} in ${args.netns}`, err);
       }

@@ -291,7 +291,7 @@ export async function ensureGatewayAddrs(ctx: HostContext, o: { link: Link; gate
       await ctx.nl.addrAdd({ link: o.link, address: gw.cidr });
       added = true;
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw fail(`${prefix}: could not add IP address to ${JSON.stringify(o.link.name)}`, err);
+      if (errnoOf(err) !== 'EEXIST') throw fail(`${prefix}: could not add IP address ${gw.cidr} to ${JSON.stringify(o.link.name)}`, err);
     }
   }
   if (added) {

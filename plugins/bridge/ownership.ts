@@ -10,7 +10,13 @@
  *   (and interface, when the lease records one) in host-local's data directory;
  * - the network has IPAM and the interface is a veth without a global address
  *   yet: an ADD that stopped before its addresses were set (killed, or failed
- *   before IPAM), which a configured pod's interface never is.
+ *   before IPAM), which a configured pod's interface never is;
+ * - the network has no IPAM (layer 2 only: nothing is leased to prove it) and
+ *   the interface is a veth whose other end is a port of this network's bridge
+ *   in the plugin's namespace (each end names the other's index). Another
+ *   network's interface of the same name hangs on another bridge; a DEL
+ *   without prevResult (1.0.0 without a cached result, and every DEL libcni
+ *   sends below 0.4.0) then removes it, as the reference does.
  *
  * A prevResult MAC that differs is proof of the contrary. Without either proof
  * (no prevResult and another IPAM, or no addresses) the interface stays: it
@@ -33,6 +39,17 @@ export function ownershipByMac(args: Pick<CmdArgs, 'ifName' | 'netns'>, prev: Re
   const mac = entry?.mac;
   if (mac === undefined || mac === '' || link.mac === undefined) return 'unknown';
   return mac.toLowerCase() === link.mac.toLowerCase() ? 'ours' : 'not-ours';
+}
+
+/**
+ * True when `contLink` (a veth in the container's namespace) and `hostEnd`
+ * (the plugin's namespace's link at contLink's peer index) are the two ends of
+ * one pair and `hostEnd` is a port of `bridge`.
+ */
+export function peerIsPortOf(contLink: Pick<Link, 'index' | 'kind'> & { peerIndex?: number; peerNetnsId?: number }, bridge: Link | undefined, hostEnd: Link | undefined): boolean {
+  if (contLink.kind !== 'veth' || bridge?.kind !== 'bridge' || hostEnd?.kind !== 'veth') return false;
+  if (contLink.peerNetnsId === undefined || hostEnd.peerNetnsId === undefined) return false; // both ends in one namespace
+  return hostEnd.masterIndex === bridge.index && hostEnd.peerIndex === contLink.index && contLink.peerIndex === hostEnd.index;
 }
 
 /** True when host-local (per this config) has one of `addrs` leased to this container id and interface. */

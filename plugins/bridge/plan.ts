@@ -273,13 +273,22 @@ export interface VlanPlan {
   tagged: number[];
 }
 
+/**
+ * The port's VLAN entries as the reference makes them since v1.8.0: `vlan` is
+ * the access VLAN, or with `vlanTrunk` the trunk's native VLAN (PVID, egress
+ * untagged); a trunk without `vlan` gets native VLAN 1, as before v1.8.0.
+ * One difference: a native VID that is also listed in the trunk stays native
+ * (the reference's trunk entry, added after it, turns it into a tagged,
+ * non-PVID entry, leaving the port without a native VLAN).
+ */
 export function planVlans(cfg: Pick<BridgeConfig, 'vlan' | 'vlanTrunk' | 'hasTrunk' | 'preserveDefaultVlan'>): VlanPlan {
   const any = cfg.vlan !== 0 || cfg.vlanTrunk.length > 0;
+  const pvid = cfg.vlan !== 0 ? cfg.vlan : cfg.vlanTrunk.length > 0 ? 1 : undefined;
   return {
     vlanFiltering: cfg.vlan !== 0 || cfg.hasTrunk,
     removeExisting: any && !cfg.preserveDefaultVlan,
-    pvid: cfg.vlan === 0 ? undefined : cfg.vlan,
-    tagged: [...cfg.vlanTrunk],
+    pvid,
+    tagged: cfg.vlanTrunk.filter((v) => v !== pvid),
   };
 }
 

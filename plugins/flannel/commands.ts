@@ -15,7 +15,10 @@
  *   whose subnet is no longer the node's;
  * - STATUS and GC are forwarded to the delegate; GC also drops saved configs
  *   of attachments the runtime no longer knows;
- * - saved configs are keyed by container id and interface (see store.ts);
+ * - saved configs are kept per attachment: the first one of a container in
+ *   the reference's file, further ones (Multus) beside it (see store.ts);
+ * - a failed ADD leaves nothing it created, and a repeated ADD of a running
+ *   attachment leaves that attachment's saved config as it was;
  * - the delegate config is not dumped to stderr.
  */
 import type { CmdArgs } from '../../lib/cni/skel.ts';
@@ -29,7 +32,7 @@ import { faultPoint } from '../../lib/fault.ts';
 import { versionGte } from '../../lib/cni/version.ts';
 import { type FlannelConf, loadFlannelConf } from './config.ts';
 import { buildDelegate, delegateType, marshalDelegate, rangeSubnets } from './delegate.ts';
-import { ConfStore, type Saved, fileName } from './store.ts';
+import { ConfStore, IFNAME_KEY, type Saved, fileName, withoutOwner } from './store.ts';
 import { type SubnetEnv, SubnetEnvError, describeSubnetEnv, loadSubnetEnv } from './subnet-env.ts';
 import { formatCidr } from '../../lib/ip.ts';
 
@@ -79,21 +82,48 @@ export async function add(args: CmdArgs): Promise<Result> {
   const delegate = buildDelegate(conf, env);
   const type = requireType(delegate, "'delegate'");
   const bytes = marshalDelegate(delegate);
-  // saved before delegating: if the delegate half-succeeds, the runtime's DEL finds what to undo
+  const marked = marshalDelegate({ ...delegate, [IFNAME_KEY]: args.ifName });
+  const store = storeOf(conf);
+  // saved before delegating: if the delegate half-succeeds, the runtime's DEL finds what to undo;
+  // a repeated ADD finds the running attachment's file and leaves it until its delegate succeeded
+  let plan;
+  let written: string | undefined;
   try {
-    storeOf(conf).save(args.containerId, args.ifName, bytes);
+    store.sweepEarlierBoot();
+    plan = store.plan(args.containerId, args.ifName);
+    if (plan.previous === undefined) written = store.save(plan, args.containerId, args.ifName, bytes, marked);
   } catch (err) {
     throw new CniError(CniCode.IOFailure, `failed to save the delegate config in ${conf.dataDir}: ${(err as Error).message}`, '', { cause: err });
   }
   faultPoint(args.env, 'flannel', 'saved');
+  let result: Result;
   try {
-    const result = await args.invoke.add(type, bytes, conf.cniVersion);
-    faultPoint(args.env, 'flannel', 'delegated');
-    return result;
+    result = await args.invoke.add(type, bytes, conf.cniVersion);
   } catch (err) {
-    dropSavedAfterFailedAdd(args, conf, type, err);
+    if (written !== undefined) dropSavedAfterFailedAdd(args, store, written, type, err);
     throw staleGateway(CniError.wrap('failed to delegate add', err), conf, env);
   }
+  // the delegate always has an IPAM section: a result without addresses is a half-done ADD, undone here
+  if ((result.ips ?? []).length === 0) {
+    const err = new CniError(CniCode.Internal, `failed to delegate add: plugin ${JSON.stringify(type)} returned no IP addresses`, 'its ADD is undone (DEL sent)');
+    try {
+      await args.invoke.del(type, bytes);
+      if (written !== undefined) store.remove(written);
+    } catch (e) {
+      args.log.warn(`ADD: undoing the delegate's ADD failed (the runtime's DEL retries it): ${(e as Error).message}`);
+    }
+    throw err;
+  }
+  faultPoint(args.env, 'flannel', 'delegated');
+  const expected = plan.path === store.legacyPath(args.containerId) ? marked : bytes;
+  if (plan.previous !== undefined && !plan.previous.equals(expected)) {
+    try {
+      store.save({ ...plan, previous: undefined }, args.containerId, args.ifName, bytes, marked);
+    } catch (err) {
+      args.log.warn(`ADD: the saved delegate config could not be updated: ${(err as Error).message}`);
+    }
+  }
+  return result;
 }
 
 const STALE_GATEWAY = /already has an IP address different from/;
@@ -131,11 +161,10 @@ function staleGateway(err: CniError, conf: FlannelConf, env: SubnetEnv): CniErro
  * delegate may have left something half done; its file stays for the
  * runtime's DEL, as the reference's does.
  */
-function dropSavedAfterFailedAdd(args: CmdArgs, conf: FlannelConf, type: string, err: unknown): void {
+function dropSavedAfterFailedAdd(args: CmdArgs, store: ConfStore, path: string, type: string, err: unknown): void {
   if (!(err instanceof PluginNotFoundError) && !(err instanceof DelegationCycleError) && !args.invoke.rollsBack(type)) return;
-  const st = storeOf(conf);
   try {
-    st.remove(st.keyedPath(args.containerId, args.ifName));
+    store.remove(path);
   } catch (e) {
     args.log.warn(`ADD failed and its saved delegate config could not be removed: ${(e as Error).message}`);
   }
@@ -175,7 +204,8 @@ export async function del(args: CmdArgs): Promise<void> {
   if (saved !== undefined && saved.conf !== undefined && savedType !== undefined) {
     const prev = prevResultFor(args, saved.conf['cniVersion']);
     try {
-      await args.invoke.del(savedType, prev === undefined ? saved.bytes : { ...saved.conf, prevResult: prev });
+      const bytes = saved.marked ? marshalDelegate(saved.conf) : saved.bytes;
+      await args.invoke.del(savedType, prev === undefined ? bytes : { ...saved.conf, prevResult: prev });
     } catch (err) {
       // the file stays: a retried DEL must be able to release what this one could not,
       // unless the delegate refuses the very bytes ADD gave it (then that ADD failed the same way)
@@ -292,8 +322,10 @@ function validAttachments(conf: JsonObject): Attachment[] | undefined {
 function newestSaved(st: ConfStore, network: string): JsonObject | undefined {
   const byAge = st.list().entries.sort((a, b) => b.mtimeMs - a.mtimeMs);
   for (const e of byAge) {
-    const c = st.read(e.path);
-    if (c !== undefined && c['name'] === network && delegateType(c) !== undefined && isObject(c['ipam'])) return c;
+    const raw = st.read(e.path);
+    if (raw === undefined) continue;
+    const c = withoutOwner(raw);
+    if (c['name'] === network && delegateType(c) !== undefined && isObject(c['ipam'])) return c;
   }
   return undefined;
 }
@@ -331,9 +363,10 @@ export async function gc(args: CmdArgs): Promise<void> {
   if (valid !== undefined && delegated) {
     const { entries, stale } = st.list();
     for (const e of entries) {
-      const keep = valid.some((a) => e.name === fileName(a.containerId, a.ifName) || e.name === a.containerId);
-      if (keep) continue;
       const c = st.read(e.path);
+      const owner = c?.[IFNAME_KEY];
+      const keep = valid.some((a) => e.name === fileName(a.containerId, a.ifName) || (e.name === a.containerId && (owner === undefined || owner === a.ifName)));
+      if (keep) continue;
       if (c === undefined || c['name'] !== conf.name) continue; // another network's (or not ours to judge)
       try {
         st.remove(e.path);

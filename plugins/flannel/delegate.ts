@@ -95,6 +95,11 @@ function delegateRoutes(ipam: JsonObject | undefined, env: SubnetEnv): JsonObjec
 
 /** getDelegateIPAM. */
 export function delegateIpam(ipam: JsonObject | undefined, env: SubnetEnv): JsonObject {
+  // replaced below, but a value that is no list is a config mistake (the reference drops it silently)
+  const given = ipam?.['ranges'];
+  if (given !== undefined && given !== null && !Array.isArray(given)) {
+    throw new CniError(CniCode.InvalidNetworkConfig, `invalid network config: "ipam.ranges" must be a list (flannel sets it to the node's subnet), got ${JSON.stringify(given)}`);
+  }
   const out: JsonObject = structuredClone(ipam ?? {});
   if (!has(out, 'type')) out['type'] = 'host-local';
   const ranges: JsonObject[][] = [];

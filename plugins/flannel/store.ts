@@ -2,37 +2,49 @@
  * The rendered delegate configs flannel keeps between ADD and DEL, one file
  * per attachment under `dataDir` (default /var/lib/cni/flannel):
  *
- *   <containerID>:<ifName>   ours. The reference keys by container id only, so
- *                            two flannel attachments of one pod (Multus)
- *                            overwrite each other's file. ':' can be in
- *                            neither part (the CNI spec's container id
- *                            alphabet; the kernel refuses it in interface
- *                            names), so the name is unambiguous.
+ *   <containerID>            the reference's name, which every Go flannel
+ *                            release (v0.1 to v1.9) reads on DEL. The first
+ *                            attachment of a container is saved there, in the
+ *                            reference's format (the delegate config as Go
+ *                            marshals it) plus one key, `cni-ts.ifName`,
+ *                            naming the interface it belongs to (Go's DEL
+ *                            hands the bytes to the delegate, which ignores an
+ *                            unknown key; ours strips it). So a node rolled
+ *                            back to the Go flannel deletes our pods cleanly,
+ *                            and a file the Go flannel wrote (no such key) is
+ *                            read for the container as it was written.
+ *   <containerID>:<ifName>   a further attachment of the same container
+ *                            (Multus), which the reference cannot have: its
+ *                            single file per container would be overwritten.
+ *                            ':' can be in neither part (the CNI spec's
+ *                            container id alphabet; the kernel refuses it in
+ *                            interface names), so the name is unambiguous.
  *   +<sha256(containerID)>:<ifName>
- *                            ours, when the plain name would pass NAME_MAX
- *                            (255 bytes): any valid container id fits. '+' is
- *                            not in the container id alphabet.
- *   <containerID>            the reference's. Read (and removed after a
- *                            successful DEL), never written, so a node upgraded
- *                            from the Go plugin deletes its old pods cleanly.
+ *                            ours, when the id is not usable as a file name of
+ *                            its own (past NAME_MAX, 255 bytes; the reference
+ *                            fails such an ADD) or the keyed name would be too
+ *                            long. '+' is not in the container id alphabet.
  *
  * Files are written whole: a temporary file (0600) is written, fsynced and
- * renamed over the final name, so a crash leaves either the old file or the
- * new one, never half of one. The directory is not fsynced (the Go flannel
- * fsyncs nothing): a rename or unlink lost to a power cut only loses or
- * resurrects a whole file, and the pods of that boot are gone with it; DEL
- * without a saved file rebuilds the config from subnet.env, and GC removes
+ * renamed over the final name (linked, when claiming <containerID>, so two
+ * attachments cannot both claim it), so a crash leaves either the old file
+ * or the new one, never half of one. The directory is not fsynced (the Go
+ * flannel fsyncs nothing): a rename or unlink lost to a power cut only loses
+ * or resurrects a whole file, and the pods of that boot are gone with it (the
+ * first ADD of a new boot removes the files of earlier boots, see boot.ts);
+ * DEL without a saved file rebuilds the config from subnet.env, and GC removes
  * files of containers that no longer exist. One fsync per ADD, none per DEL.
  * A temporary is named .tmp-<pid>-<random>; listing removes those of dead
  * processes (a plugin killed between write and rename) as well as old ones.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from '../../lib/random.ts';
 import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
+import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
 
 const TMP_PREFIX = '.tmp-';
 
@@ -41,6 +53,27 @@ const NAME_MAX = 255;
 
 export function keyedName(containerId: string, ifName: string): string {
   return `${containerId}:${ifName}`;
+}
+
+/** The key, in a <containerID> file we wrote, naming the interface it belongs to. */
+export const IFNAME_KEY = 'cni-ts.ifName';
+
+/** A saved config without IFNAME_KEY: what the delegate was given. */
+export function withoutOwner(conf: JsonObject): JsonObject {
+  const copy = { ...conf };
+  delete copy[IFNAME_KEY];
+  return copy;
+}
+
+/** Whether a container id can be a file name of its own (the reference's layout) without clashing with ours. */
+export function plainIdUsable(containerId: string): boolean {
+  return (
+    containerId !== '' &&
+    Buffer.byteLength(containerId) <= NAME_MAX &&
+    !containerId.startsWith('.') &&
+    !containerId.startsWith('+') &&
+    !/[/:\0]/.test(containerId)
+  );
 }
 
 /** The file name of an attachment's saved config: keyedName, or its hashed form when that is too long for a name. */
@@ -60,11 +93,22 @@ function tmpOwner(name: string): number | undefined {
 
 export interface Saved {
   path: string;
-  /** True for a file in the reference's `<containerID>` layout. */
+  /** True for a file in the reference's `<containerID>` layout (written by it, or by us for a container's first attachment). */
   legacy: boolean;
+  /** True when the file carries IFNAME_KEY (ours): `bytes` are not what the delegate was given. */
+  marked: boolean;
   bytes: Buffer;
-  /** The parsed config; undefined when the file is not a JSON object. */
+  /** The parsed config, without IFNAME_KEY; undefined when the file is not a JSON object. */
   conf: JsonObject | undefined;
+}
+
+/** Where an ADD saves its config. */
+export interface SavePlan {
+  path: string;
+  /** Claim <containerID> (create it only if absent; fall back to the keyed name if another attachment got it first). */
+  claim: boolean;
+  /** The attachment's saved file as it was before this ADD (a repeated ADD): left alone unless the ADD succeeds. */
+  previous: Buffer | undefined;
 }
 
 function readIfExists(path: string): Buffer | undefined {
@@ -97,10 +141,67 @@ export class ConfStore {
     return join(this.dir, containerId);
   }
 
-  /** Writes the rendered config for an attachment, durably (see the file comment). */
-  save(containerId: string, ifName: string, bytes: Buffer): string {
+  /**
+   * Where ADD for an attachment saves: its existing file (a repeated ADD);
+   * else <containerID> when no other attachment holds it; else the keyed name.
+   */
+  plan(containerId: string, ifName: string): SavePlan {
+    const keyed = this.keyedPath(containerId, ifName);
+    const own = readIfExists(keyed);
+    if (own !== undefined) return { path: keyed, claim: false, previous: own };
+    if (!plainIdUsable(containerId)) return { path: keyed, claim: false, previous: undefined };
+    const legacy = this.legacyPath(containerId);
+    const held = readIfExists(legacy);
+    if (held === undefined) return { path: legacy, claim: true, previous: undefined };
+    if (parse(held)?.[IFNAME_KEY] === ifName) return { path: legacy, claim: false, previous: held };
+    return { path: keyed, claim: false, previous: undefined };
+  }
+
+  /**
+   * Writes the rendered config for an attachment, durably (see the file
+   * comment), where `plan` says; the bytes for <containerID> carry IFNAME_KEY
+   * (`marked`). Returns the path written.
+   */
+  save(plan: SavePlan, containerId: string, ifName: string, bytes: Buffer, marked: Buffer): string {
     mkdirLevels(this.dir, 0o700);
-    const final = this.keyedPath(containerId, ifName);
+    const legacy = plan.path === this.legacyPath(containerId);
+    const tmp = this.writeTemp(legacy ? marked : bytes);
+    try {
+      if (plan.claim) {
+        try {
+          linkSync(tmp, plan.path); // fails if another attachment claimed it meanwhile
+          return plan.path;
+        } catch (err) {
+          if (errnoCode(err) !== 'EEXIST') throw err;
+        }
+        const keyed = this.keyedPath(containerId, ifName);
+        const tmp2 = this.writeTemp(bytes);
+        try {
+          renameSync(tmp2, keyed);
+        } catch (err) {
+          unlinkQuiet(tmp2);
+          throw err;
+        }
+        return keyed;
+      }
+      renameSync(tmp, plan.path);
+      return plan.path;
+    } finally {
+      unlinkQuiet(tmp);
+    }
+  }
+
+  /** Puts `bytes` back where a repeated ADD found them (it failed after replacing them). */
+  restore(path: string, bytes: Buffer): void {
+    const tmp = this.writeTemp(bytes);
+    try {
+      renameSync(tmp, path);
+    } finally {
+      unlinkQuiet(tmp);
+    }
+  }
+
+  private writeTemp(bytes: Buffer): string {
     const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     const fd = openSync(tmp, 'wx', 0o600);
     try {
@@ -113,31 +214,62 @@ export class ConfStore {
       throw err;
     }
     closeSync(fd);
-    try {
-      renameSync(tmp, final);
-    } catch (err) {
-      unlinkQuiet(tmp);
-      throw err;
-    }
-    return final;
+    return tmp;
   }
 
   /**
-   * The saved config of an attachment: ours, else the reference's file for the
-   * container when it belongs to this network (a file naming another network
-   * is left for that network's DEL).
+   * The saved config of an attachment: its keyed file, else <containerID>
+   * when that is this network's and either names this interface (ours) or
+   * names none (the reference's, one per container). A file naming another
+   * network, or another interface, is left for that attachment's DEL.
    */
   find(containerId: string, ifName: string, network: string): Saved | undefined {
     const keyed = this.keyedPath(containerId, ifName);
     const bytes = readIfExists(keyed);
-    if (bytes !== undefined) return { path: keyed, legacy: false, bytes, conf: parse(bytes) };
+    if (bytes !== undefined) return { path: keyed, legacy: false, marked: false, bytes, conf: parse(bytes) };
+    if (!plainIdUsable(containerId)) return undefined;
     const legacy = this.legacyPath(containerId);
     const old = readIfExists(legacy);
     if (old === undefined) return undefined;
     const conf = parse(old);
     const name = conf?.['name'];
     if (typeof name === 'string' && name !== network) return undefined;
-    return { path: legacy, legacy: true, bytes: old, conf };
+    const owner = conf?.[IFNAME_KEY];
+    if (owner !== undefined && owner !== ifName) return undefined;
+    if (conf === undefined || owner === undefined) return { path: legacy, legacy: true, marked: false, bytes: old, conf };
+    return { path: legacy, legacy: true, marked: true, bytes: old, conf: withoutOwner(conf) };
+  }
+
+  /**
+   * Removes the saved configs of an earlier boot (their pods died with it;
+   * their leases go the same way in host-local), once per boot: see
+   * lib/boot.ts. Best effort; files of the current boot, ours or the Go
+   * flannel's, are newer than the boot and stay.
+   */
+  sweepEarlierBoot(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return; // no directory yet: nothing saved, the marker comes with the first file
+    }
+    const boot = earlierBootSweep(this.dir);
+    if (boot === undefined) return;
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(this.dir, name);
+      try {
+        const st = statSync(path);
+        if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    try {
+      markBoot(this.dir, boot.bootId);
+    } catch {
+      // tried again by the next ADD
+    }
   }
 
   /** Removes a saved file; a missing one is fine. */

@@ -12,7 +12,7 @@ import { validateConf } from '../../lib/cni/conf.ts';
 import { parsePrevResult } from '../../lib/cni/types/convert.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { type Netlink, openNetlink } from '../../lib/netlink/index.ts';
-import { Netns, NetnsNotFoundError, netnsReady } from '../../lib/netns/index.ts';
+import { Netns, NetnsNotFoundError, NotANetnsError, netnsReady } from '../../lib/netns/index.ts';
 import { loopbackSchema } from '../../build/gen/schemas.mjs';
 import { validateLoopback } from '../../build/gen/validators.mjs';
 import { foreignAddress, loopbackResult } from './plan.ts';
@@ -74,6 +74,8 @@ async function cmdDel(args: CmdArgs): Promise<void> {
   } catch (err) {
     // the namespace is gone, and lo with it (kubernetes#43014)
     if (err instanceof NetnsNotFoundError) return;
+    // a path that is no namespace: the code ADD answers
+    if (err instanceof NotANetnsError) throw new CniError(CniCode.InvalidNetNS, `failed to open netns ${JSON.stringify(args.netns)}: ${err.message}`, '', { cause: err });
     throw fail(`failed to set "lo" down in ${JSON.stringify(args.netns)}`, err);
   }
 }
@@ -89,7 +91,7 @@ async function cmdCheck(args: CmdArgs): Promise<void> {
       if (foreign !== undefined) throw fail(`loopback interface found with non-loopback address ${JSON.stringify(foreign)}`);
     });
   } catch (err) {
-    if (err instanceof NetnsNotFoundError) throw new CniError(CniCode.InvalidNetNS, err.message, '', { cause: err });
+    if (err instanceof NetnsNotFoundError || err instanceof NotANetnsError) throw new CniError(CniCode.InvalidNetNS, err.message, '', { cause: err });
     throw fail(`failed to check "lo" in ${JSON.stringify(args.netns)}`, err);
   }
 }
@@ -100,6 +102,11 @@ export const loopbackPlugin: Plugin = definePlugin('loopback', {
   check: cmdCheck,
   gc: (args) => {
     validateConf(args.conf, loopbackSchema, validateLoopback);
+    // nothing to collect, but the request must be one (as every other plugin of this suite checks it)
+    for (const key of ['cni.dev/valid-attachments', 'cni.dev/attachments']) {
+      const v = args.conf[key];
+      if (v !== undefined && v !== null && !Array.isArray(v)) throw new CniError(CniCode.InvalidNetworkConfig, `invalid network config: "${key}" must be a list`);
+    }
     return Promise.resolve();
   },
   status: (args) => {

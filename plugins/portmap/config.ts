@@ -96,7 +96,9 @@ const invalid = (msg: string): CniError => new CniError(CniCode.InvalidNetworkCo
 
 const PROTOCOLS: readonly string[] = ['tcp', 'udp', 'sctp'];
 
-function parseMapping(m: RawMapping): PortMapping {
+function parseMapping(raw: RawMapping): PortMapping {
+  // a port left out is Go's zero value, refused as 0 (the schema checks only the types)
+  const m = { ...raw, hostPort: (raw.hostPort as number | undefined) ?? 0, containerPort: (raw.containerPort as number | undefined) ?? 0 };
   if (m.containerPort <= 0 || m.containerPort > 65535) throw invalid(`Invalid container port number: ${m.containerPort}`);
   if (m.hostPort <= 0 || m.hostPort > 65535) throw invalid(`Invalid host port number: ${m.hostPort}`);
   const proto = (m.protocol ?? '').toLowerCase();

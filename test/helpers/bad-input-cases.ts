@@ -2,6 +2,7 @@
  * The bad-input table (issue 9), shared by test/integration/bad-input.test.ts
  * and scripts/compare-bad-input.ts (the same cases against the Go plugins).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestNetns } from './netns.ts';
@@ -103,10 +104,32 @@ const common: Case[] = PLUGINS.flatMap((plugin): Case[] => [
   { name: 'CHECK with prevResult a string', plugin, command: 'CHECK', conf: (c) => ({ ...c, prevResult: 'ok' }), code: plugin === 'flannel' ? 3 : 6, del: 'skip' },
 ]);
 
+/** A FIFO outside the snapshotted directories (reading one would block). */
+const FIFO = `/tmp/cp-bad-input-fifo-${process.pid}`;
+function makeFifo(): void {
+  rmSync(FIFO, { force: true });
+  execFileSync('mkfifo', [FIFO]);
+}
+function removeFifo(): Promise<void> {
+  rmSync(FIFO, { force: true });
+  return Promise.resolve();
+}
+
+/** A namespace path check for every plugin: CHECK refuses the plugin's own namespace as ADD and DEL do (code 8). */
+const ownNetnsCheck: Case[] = PLUGINS.map((plugin): Case => ({
+  name: 'CHECK with CNI_NETNS the plugin’s own namespace',
+  plugin,
+  command: 'CHECK',
+  env: () => ({ CNI_NETNS: '/proc/self/ns/net' }),
+  code: 8,
+  del: 'skip',
+}));
+
 const withNetns: Case[] = (['flannel', 'bridge'] as const).flatMap((plugin): Case[] => [
   { name: 'CNI_NETNS that does not exist', plugin, env: () => ({ CNI_NETNS: '/run/netns/t-none-such' }), code: 8 },
   { name: 'CNI_NETNS a regular file', plugin, env: (x) => ({ CNI_NETNS: x.t.subnetFile }), code: 8, delWarns: true },
   { name: 'CNI_NETNS a directory', plugin, env: () => ({ CNI_NETNS: '/run' }), code: 8, delWarns: true },
+  { name: 'CNI_NETNS a FIFO', plugin, setup: makeFifo, teardown: removeFifo, env: () => ({ CNI_NETNS: FIFO }), code: 8, delWarns: true },
   { name: 'CNI_NETNS the plugin’s own namespace', plugin, env: () => ({ CNI_NETNS: '/proc/self/ns/net' }), code: 8, del: 'fail' },
   { name: 'CNI_NETNS a mount namespace', plugin, env: () => ({ CNI_NETNS: '/proc/self/ns/mnt' }), code: 8, delWarns: true },
   { name: 'CNI_IFNAME=lo', plugin, env: () => ({ CNI_IFNAME: 'lo' }), code: 999, del: 'ok' },
@@ -129,6 +152,8 @@ const withNetns: Case[] = (['flannel', 'bridge'] as const).flatMap((plugin): Cas
 ]);
 
 const flannel: Case[] = [
+  { name: 'ipam.ranges not a list', plugin: 'flannel', conf: (c) => ({ ...c, ipam: { ...ipamOf(c), ranges: 5 } }), code: 7, msg: /"ipam\.ranges" must be a list/ },
+  { name: 'STATUS with ipam.ranges not a list', plugin: 'flannel', command: 'STATUS', conf: (c) => ({ ...c, cniVersion: '1.1.0', ipam: { ...ipamOf(c), ranges: { subnet: '10.1.0.0/16' } } }), code: 7, del: 'skip' },
   { name: 'subnet.env missing', plugin: 'flannel', setup: (x) => rmSync(x.t.subnetFile), code: 11 },
   { name: 'subnet.env without FLANNEL_SUBNET', plugin: 'flannel', setup: (x) => x.t.writeSubnetEnv(`FLANNEL_NETWORK=10.${x.t.octet}.0.0/16\n`), code: 11 },
   { name: 'subnet.env with a bad FLANNEL_SUBNET', plugin: 'flannel', setup: (x) => x.t.writeSubnetEnv(`FLANNEL_NETWORK=10.${x.t.octet}.0.0/16\nFLANNEL_SUBNET=garbage\n`), code: 6 },
@@ -226,6 +251,10 @@ const bridge: Case[] = [
 ];
 
 const hostLocal: Case[] = [
+  // the reference never looks at CNI_NETNS and writes a lease for any path; we refuse one that is no namespace
+  { name: 'CNI_NETNS a regular file', plugin: 'host-local', env: (x) => ({ CNI_NETNS: x.t.subnetFile }), code: 8 },
+  { name: 'CNI_NETNS a directory', plugin: 'host-local', env: () => ({ CNI_NETNS: '/run' }), code: 8 },
+  { name: 'CNI_NETNS a FIFO', plugin: 'host-local', setup: makeFifo, teardown: removeFifo, env: () => ({ CNI_NETNS: FIFO }), code: 8 },
   { name: 'no ipam key', plugin: 'host-local', conf: (c) => ({ ...c, ipam: undefined }), code: 7 },
   { name: 'ipam is a list', plugin: 'host-local', conf: (c) => ({ ...c, ipam: [] }), code: 7 },
   { name: 'subnet garbage', plugin: 'host-local', conf: (c) => ({ ...c, ipam: { ...ipamOf(c), subnet: 'garbage' } }), code: 7 },
@@ -258,5 +287,5 @@ const hostLocal: Case[] = [
   { name: 'CHECK of an address never leased', plugin: 'host-local', command: 'CHECK', code: 999, msg: /Failed to find address added by container bad-/, del: 'skip' },
 ];
 
-export const CASES: Case[] = [...common, ...withNetns, ...flannel, ...bridge, ...hostLocal];
+export const CASES: Case[] = [...common, ...ownNetnsCheck, ...withNetns, ...flannel, ...bridge, ...hostLocal];
 

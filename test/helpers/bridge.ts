@@ -129,7 +129,7 @@ export class BridgeEnv {
   leases(network = 'cbr0'): string[] {
     try {
       return readdirSync(join(this.dataDir, network))
-        .filter((n) => n !== 'lock' && !n.startsWith('last_reserved_ip.'))
+        .filter((n) => n !== 'lock' && !n.startsWith('last_reserved_ip.') && !n.startsWith('.'))
         .sort();
     } catch {
       return [];

@@ -46,18 +46,20 @@ export function tempDataDir(): { dataDir: string; cleanup: () => void } {
   return { dataDir, cleanup: () => rmSync(dataDir, { recursive: true, force: true }) };
 }
 
-/** The network's directory listing, sorted. */
+/** The network's directory listing, sorted, without our boot marker (.cni-ts-boot-id, lib/boot.ts). */
 export function listing(dataDir: string, network: string): string[] {
   try {
-    return readdirSync(join(dataDir, network)).sort();
+    return readdirSync(join(dataDir, network))
+      .filter((n) => n !== '.cni-ts-boot-id')
+      .sort();
   } catch {
     return [];
   }
 }
 
-/** Only bookkeeping left: `lock` and `last_reserved_ip.*`. */
+/** Only bookkeeping left: `lock`, `last_reserved_ip.*` and our boot marker. */
 export function onlyBookkeeping(names: readonly string[]): boolean {
-  return names.every((n) => n === 'lock' || n.startsWith('last_reserved_ip.'));
+  return names.every((n) => n === 'lock' || n === '.cni-ts-boot-id' || n.startsWith('last_reserved_ip.'));
 }
 
 /** Runs `fns` with at most `limit` in flight. */

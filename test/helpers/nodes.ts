@@ -517,8 +517,8 @@ export class TwoNodeLab {
   leftovers(node: LabNode, containerIds: readonly string[]): Leftovers {
     const veths = (JSON.parse(must(['ip', '-n', node.ns.name, '-j', 'link', 'show', 'type', 'veth'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== 'eth0');
     const leaseDir = join(node.ipamDir, this.network);
-    const leases = existsSync(leaseDir) ? readdirSync(leaseDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
-    const savedConfigs = existsSync(node.dataDir) ? readdirSync(node.dataDir) : [];
+    const leases = existsSync(leaseDir) ? readdirSync(leaseDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
+    const savedConfigs = existsSync(node.dataDir) ? readdirSync(node.dataDir).filter((n) => n !== '.cni-ts-boot-id') : [];
     const rules = [
       run(['ip', 'netns', 'exec', node.ns.name, 'iptables-save']).stdout,
       run(['ip', 'netns', 'exec', node.ns.name, 'nft', 'list', 'ruleset']).stdout,

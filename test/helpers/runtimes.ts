@@ -355,11 +355,11 @@ export class RuntimeNode {
 
   leases(): string[] {
     const dir = join(this.ipamDir, this.network);
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
   }
 
   savedConfigs(): string[] {
-    return existsSync(this.flannelDir) ? readdirSync(this.flannelDir) : [];
+    return existsSync(this.flannelDir) ? readdirSync(this.flannelDir).filter((n) => n !== '.cni-ts-boot-id') : [];
   }
 
   cacheFiles(): string[] {

@@ -54,7 +54,7 @@ function filesUnder(dir: string): string[] {
       const p = join(d, name);
       const st = lstatSync(p);
       if (st.isDirectory()) walk(p);
-      else if (name === 'lock' || name.startsWith('last_reserved_ip.')) continue;
+      else if (name === 'lock' || name === '.cni-ts-boot-id' || name.startsWith('last_reserved_ip.')) continue;
       else if (st.isSymbolicLink()) out.push(`file ${relative(dir, p)} -> link`);
       else out.push(`file ${relative(dir, p)} ${readFileSync(p).toString('base64')}`);
     }

@@ -235,7 +235,9 @@ describe('read back from the kernel', () => {
     const res = ok(await env.call({ command: 'ADD', conf, pod }));
     const hostName = (res['interfaces'] as { name: string }[])[1]!.name;
     const vlans = bridgeJson<{ vlans: { vlan: number; vlanEnd?: number }[] }[]>(env.host, 'vlan', 'show', 'dev', hostName);
+    // native VLAN 1 (untagged), as the reference since v1.8.0
     expect(vlans[0]?.vlans.map((v) => [v.vlan, v.vlanEnd ?? v.vlan])).toEqual([
+      [1, 1],
       [5, 5],
       [10, 12],
     ]);

@@ -131,7 +131,7 @@ function addAndKill(pod: TestNetns, id: string, opts: { checkpoint?: string; aft
 
 function leases(): string[] {
   const d = join(t.dir, 'ipam', `rlf${t.tag}`);
-  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
+  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
 }
 
 async function delAndGc(pod: TestNetns, id: string): Promise<void> {

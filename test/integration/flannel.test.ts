@@ -69,12 +69,12 @@ function flannel(command: string, c: Record<string, unknown>, opts: { pod?: Test
 
 function leases(network = 'cbr0'): string[] {
   const d = join(dir, 'networks', network);
-  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
+  return existsSync(d) ? readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
 }
 
 function saved(): string[] {
   const d = join(dir, 'flannel');
-  return existsSync(d) ? readdirSync(d).sort() : [];
+  return existsSync(d) ? readdirSync(d).filter((n) => n !== '.cni-ts-boot-id').sort() : [];
 }
 
 it('runs as root', () => {
@@ -89,8 +89,8 @@ describe.each(['0.3.1', '0.4.0', '1.0.0'])('with the Go bridge and host-local, c
     expect(add.json).toMatchObject({ cniVersion: version, ips: [{ address: '10.244.1.2/24', gateway: '10.244.1.1' }] });
     expect(ipJson<{ mtu: number }[]>(pod, 'link', 'show', 'eth0')[0]?.mtu).toBe(1450);
     expect(ip(pod, 'route', 'show')).toContain('10.244.0.0/16 via 10.244.1.1');
-    expect(saved()).toEqual(['ctr1:eth0']);
-    expect(JSON.parse(readFileSync(join(dir, 'flannel', 'ctr1:eth0'), 'utf8'))).toMatchObject({ cniVersion: version, type: 'bridge', mtu: 1450, ipMasq: false });
+    expect(saved()).toEqual(['ctr1']);
+    expect(JSON.parse(readFileSync(join(dir, 'flannel', 'ctr1'), 'utf8'))).toMatchObject({ cniVersion: version, type: 'bridge', mtu: 1450, ipMasq: false });
     expect(leases()).toEqual(['10.244.1.2']);
 
     const del = await flannel('DEL', conf({ cniVersion: version }), { pod });
@@ -135,7 +135,7 @@ describe('DEL that never loses a lease', () => {
     const failed = await flannel('DEL', conf(), { pod });
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ msg: expect.stringMatching(/^failed to delegate del: /) as unknown });
-    expect(saved()).toEqual(['ctr1:eth0']);
+    expect(saved()).toEqual(['ctr1']);
 
     rmSync(netDir);
     renameSync(`${netDir}.aside`, netDir);
@@ -149,7 +149,7 @@ describe('DEL that never loses a lease', () => {
   it('without a saved config still releases the lease, with the config rebuilt from subnet.env', async () => {
     const pod = env.netns();
     expect((await flannel('ADD', conf(), { pod })).code).toBe(0);
-    rmSync(join(dir, 'flannel', 'ctr1:eth0'));
+    rmSync(join(dir, 'flannel', 'ctr1'));
     const r = await flannel('DEL', conf(), { pod });
     expect(r.code).toBe(0);
     expect(leases()).toEqual([]);
@@ -158,8 +158,11 @@ describe('DEL that never loses a lease', () => {
   it("DELs a pod added by the Go flannel (its <dataDir>/<containerID> file) and removes that file", async () => {
     const pod = env.netns();
     expect((await flannel('ADD', conf(), { pod, containerId: 'goctr' })).code).toBe(0);
-    // what the Go plugin leaves: the same bytes, under the container id alone
-    renameSync(join(dir, 'flannel', 'goctr:eth0'), join(dir, 'flannel', 'goctr'));
+    // what the Go plugin leaves: the same file without the key naming the interface
+    const file = join(dir, 'flannel', 'goctr');
+    const goSaved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    delete goSaved['cni-ts.ifName'];
+    writeFileSync(file, JSON.stringify(goSaved));
     writeFileSync(join(dir, 'subnet.env'), SUBNET_ENV.replace('10.244.1.1/24', '10.244.9.1/24')); // the saved config wins over a new lease
     const r = await flannel('DEL', conf(), { pod, containerId: 'goctr' });
     expect(r.code, r.stdout).toBe(0);
@@ -177,10 +180,10 @@ describe('two flannel attachments in one pod (Multus)', () => {
     const add2 = await flannel('ADD', second, { pod, ifName: 'net1' });
     expect(add2.code, add2.stdout).toBe(0);
     expect(add2.json).toMatchObject({ ips: [{ address: '10.245.1.2/24' }] });
-    expect(saved()).toEqual(['ctr1:eth0', 'ctr1:net1']);
+    expect(saved()).toEqual(['ctr1', 'ctr1:net1']);
 
     expect((await flannel('DEL', second, { pod, ifName: 'net1' })).code).toBe(0);
-    expect(saved()).toEqual(['ctr1:eth0']);
+    expect(saved()).toEqual(['ctr1']);
     expect(leases('cbr1')).toEqual([]);
     expect(leases('cbr0')).toEqual(['10.244.1.2']);
     expect(ip(pod, 'addr', 'show', 'eth0')).toContain('10.244.1.2/24');

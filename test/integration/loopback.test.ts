@@ -2,7 +2,10 @@
  * loopback, as root in scratch namespaces, at every spec version, side by
  * side with Debian's Go loopback (v1.1.1: spec ≤ 1.0.0).
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, ip, ipJson } from '../helpers/netns.ts';
 import { GO_LOOPBACK, PortmapLab } from '../helpers/portmap.ts';
@@ -86,5 +89,30 @@ describe('loopback', () => {
     const self = err(await lab.call({ command: 'DEL', plugin: 'loopback', conf: conf('0.3.1'), netns: lab.node.path }));
     expect(self.code).toBe(8);
     expect(loUp(lab.node)).toBe(true);
+  });
+
+  it('CHECK refuses its own namespace as ADD and DEL do; DEL of a path that is no namespace is code 8 as ADD; GC refuses a valid list that is not a list', async () => {
+    lab = new PortmapLab();
+    expect(err(await lab.call({ command: 'CHECK', plugin: 'loopback', conf: conf('1.0.0'), netns: lab.node.path })).code).toBe(8);
+    const dir = mkdtempSync(join(tmpdir(), 'cp-lo-'));
+    try {
+      const file = join(dir, 'file');
+      writeFileSync(file, '');
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      for (const path of [file, fifo]) {
+        for (const command of ['ADD', 'DEL', 'CHECK'] as const) {
+          const e = err(await lab.call({ command, plugin: 'loopback', conf: conf('1.0.0'), netns: path }));
+          expect(e.code, `${command} ${path}`).toBe(8);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const bad of [{ containerID: 'a', ifname: 'eth0' }, 'all', 7]) {
+      const e = err(await lab.call({ command: 'GC', plugin: 'loopback', conf: { ...conf('1.1.0'), 'cni.dev/valid-attachments': bad } }));
+      expect(e).toMatchObject({ code: 7, msg: 'invalid network config: "cni.dev/valid-attachments" must be a list' });
+    }
+    ok(await lab.call({ command: 'GC', plugin: 'loopback', conf: { ...conf('1.1.0'), 'cni.dev/valid-attachments': [] } }));
   });
 });

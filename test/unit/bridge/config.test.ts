@@ -115,7 +115,6 @@ describe('loadBridgeConfig', () => {
     ['a bridge name over 15 bytes', { bridge: 'a-very-long-bridge' }, 'invalid network config: "bridge" is longer than 15 bytes, got "a-very-long-bridge"'],
     ['a VLAN out of range', { vlan: 4095 }, 'invalid VLAN ID 4095 (must be between 0 and 4094)'],
     ['a negative VLAN', { vlan: -1 }, 'invalid VLAN ID -1 (must be between 0 and 4094)'],
-    ['vlan with vlanTrunk', { vlan: 10, vlanTrunk: [{ id: 20 }] }, 'cannot set vlan and vlanTrunk at the same time'],
     ['hairpin with promisc', { hairpinMode: true, promiscMode: true }, 'cannot set hairpin mode and promiscuous mode at the same time'],
     ['IPAM with disableContainerInterface', { disableContainerInterface: true, ipam: { type: 'host-local' } }, 'cannot use IPAM when DisableContainerInterface flag is set'],
     ['an unknown masquerade backend', { ipMasqBackend: 'ebtables' }, 'unknown ipmasq backend "ebtables"'],

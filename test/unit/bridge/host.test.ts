@@ -99,8 +99,22 @@ describe('setupPort: VLAN entries', () => {
       'linkSetMaster ["veth01010101","cni0"]',
       'setBridgePortFlags ["veth01010101",{"hairpin":false}]',
       'setBridgePortFlags ["veth01010101",{"isolated":true}]',
+      'bridgeVlanAdd [{"link":"veth01010101","vid":1,"pvid":true,"untagged":true}]',
       'bridgeVlanAdd [{"link":"veth01010101","vid":5,"vidEnd":5}]',
       'bridgeVlanAdd [{"link":"veth01010101","vid":10,"vidEnd":12}]',
+    ]);
+  });
+
+  it('vlan with vlanTrunk (v1.8.0): vlan is the native VLAN of the trunk, the default VLAN removed first', async () => {
+    const { nl, calls } = fakeNetlink([bridge(), port]);
+    await setupPort(ctx(nl), { bridge: bridge(), port, hairpin: false, isolated: false, vlans: planVlans({ ...base, vlan: 100, vlanTrunk: [100, 200, 201], hasTrunk: true }) });
+    expect(calls).toEqual([
+      'linkSetMaster ["veth01010101","cni0"]',
+      'setBridgePortFlags ["veth01010101",{"hairpin":false}]',
+      'bridgeVlanList ["veth01010101"]',
+      'bridgeVlanDel [{"link":"veth01010101","vid":1}]',
+      'bridgeVlanAdd [{"link":"veth01010101","vid":100,"pvid":true,"untagged":true}]',
+      'bridgeVlanAdd [{"link":"veth01010101","vid":200,"vidEnd":201}]',
     ]);
   });
 

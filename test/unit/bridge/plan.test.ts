@@ -149,7 +149,11 @@ describe('VLANs', () => {
     expect(planVlans({ ...base, vlan: 100, preserveDefaultVlan: true }).removeExisting).toBe(false);
   });
   it('trunk: tagged VIDs; an empty trunk list still turns filtering on, as the reference', () => {
-    expect(planVlans({ ...base, vlanTrunk: [5, 6], hasTrunk: true })).toEqual({ vlanFiltering: true, removeExisting: true, pvid: undefined, tagged: [5, 6] });
+    // native VLAN 1 on a trunk without vlan (the reference adds it back after removing the default entries)
+    expect(planVlans({ ...base, vlanTrunk: [5, 6], hasTrunk: true })).toEqual({ vlanFiltering: true, removeExisting: true, pvid: 1, tagged: [5, 6] });
+    // v1.8.0: vlan with vlanTrunk is the trunk's native VLAN; listed in the trunk too, it stays native
+    expect(planVlans({ ...base, vlan: 7, vlanTrunk: [5, 7, 9], hasTrunk: true })).toEqual({ vlanFiltering: true, removeExisting: true, pvid: 7, tagged: [5, 9] });
+    expect(planVlans({ ...base, vlan: 7, vlanTrunk: [5], hasTrunk: true, preserveDefaultVlan: true })).toEqual({ vlanFiltering: true, removeExisting: false, pvid: 7, tagged: [5] });
     expect(planVlans({ ...base, hasTrunk: true })).toEqual({ vlanFiltering: true, removeExisting: false, pvid: undefined, tagged: [] });
   });
   it('groups VIDs into ranges', () => {

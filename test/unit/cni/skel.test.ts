@@ -446,9 +446,11 @@ describe("CNI_NETNS is the plugin's own namespace (code 8)", () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ code: 8 });
   });
 
-  it('CHECK is not subject to it (the reference checks ADD and DEL only)', async () => {
+  it('CHECK is subject to it too (the reference checks ADD and DEL only: CHECK would report on the node as a pod)', async () => {
     const r = await run(env('CHECK', { CNI_NETNS: '/proc/self/ns/net' }));
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 8 });
+    expect(r.calls).toHaveLength(0);
   });
 });
 

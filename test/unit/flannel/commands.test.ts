@@ -16,13 +16,18 @@ beforeEach(() => {
 });
 afterEach(() => h.cleanup());
 
-const saved = (cid = 'ctr1', ifName = 'eth0') => join(h.dataDir, `${cid}:${ifName}`);
+/** The data directory without the boot marker (lib/boot.ts). */
+const names = () => readdirSync(h.dataDir).filter((n) => n !== '.cni-ts-boot-id');
+/** Where an attachment's config is saved: a container's first one under the reference's name, further ones keyed by interface. */
+const saved = (cid = 'ctr1', ifName = 'eth0') => join(h.dataDir, ifName === 'eth0' ? cid : `${cid}:${ifName}`);
 
 describe('ADD', () => {
   it('saves the rendered config (0600, in a 0700 dir) before delegating, sends exactly those bytes, prints the result', async () => {
     let existedDuringAdd = false;
     h.during = (c) => {
-      existedDuringAdd = existsSync(saved()) && readFileSync(saved(), 'utf8') === c.stdin;
+      // the reference's format, plus the key naming the interface (the delegate is given the config without it)
+      // (keys sorted as Go marshals a map)
+      existedDuringAdd = existsSync(saved()) && readFileSync(saved(), 'utf8') === c.stdin.replace(/^\{/, '{"cni-ts.ifName":"eth0",');
     };
     const r = await h.run('ADD', h.conf());
     expect(r.code).toBe(0);
@@ -43,7 +48,7 @@ describe('ADD', () => {
     expect(statSync(saved()).mode & 0o777).toBe(0o600);
     expect(statSync(h.dataDir).mode & 0o777).toBe(0o700);
     expect(r.json).toMatchObject({ cniVersion: '1.0.0', ips: [{ address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 2 }] });
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1:eth0']);
+    expect(names()).toEqual(['ctr1']);
   });
 
   it('passes the same environment to the delegate, only CNI_COMMAND set', async () => {
@@ -134,15 +139,81 @@ describe('ADD', () => {
   it('two flannel attachments of one pod (Multus) get two saved files', async () => {
     await h.run('ADD', h.conf(), { ifName: 'eth0' });
     await h.run('ADD', h.conf({ name: 'cbr1' }), { ifName: 'net1' });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['ctr1:eth0', 'ctr1:net1']);
+    expect(names().sort()).toEqual(['ctr1', 'ctr1:net1']);
     expect(JSON.parse(readFileSync(saved('ctr1', 'net1'), 'utf8'))).toMatchObject({ name: 'cbr1' });
+  });
+});
+
+describe('ADD: where the config is saved, and a repeated ADD', () => {
+  it("the first attachment takes the reference's <containerID> name, further ones their keyed name, ids unusable as names a hashed one", async () => {
+    await h.run('ADD', h.conf(), { ifName: 'net1' });
+    await h.run('ADD', h.conf(), { ifName: 'eth0' });
+    expect(names().sort()).toEqual(['ctr1', 'ctr1:eth0']);
+    expect(JSON.parse(readFileSync(join(h.dataDir, 'ctr1'), 'utf8'))).toMatchObject({ 'cni-ts.ifName': 'net1', name: 'cbr0' });
+    const long = 'l'.repeat(300);
+    expect((await h.run('ADD', h.conf(), { containerId: long })).code).toBe(0);
+    expect(names().filter((n) => n.startsWith('+'))).toEqual([expect.stringMatching(/^\+[0-9a-f]{64}:eth0$/) as unknown]);
+  });
+
+  it("a Go flannel's file for the container (no interface key) is left to it: ours goes beside it", async () => {
+    mkdirSync(h.dataDir, { recursive: true });
+    const goSaved = '{"cniVersion":"1.0.0","name":"cbr0","type":"bridge","ipam":{}}';
+    writeFileSync(join(h.dataDir, 'ctr1'), goSaved);
+    expect((await h.run('ADD', h.conf())).code).toBe(0);
+    expect(readFileSync(join(h.dataDir, 'ctr1'), 'utf8')).toBe(goSaved);
+    expect(existsSync(join(h.dataDir, 'ctr1:eth0'))).toBe(true);
+  });
+
+  it('a failed repeated ADD leaves the running attachment\'s saved config as it was (bytes and all)', async () => {
+    await h.run('ADD', h.conf());
+    const before = readFileSync(saved());
+    h.respond = () => fail(999, 'container veth name provided (eth0) already exists');
+    writeFileSync(h.subnetFile, IPV4_ENV.replace('FLANNEL_MTU=1450', 'FLANNEL_MTU=1400')); // a config that differs
+    const r = await h.run('ADD', h.conf());
+    expect(r.json).toMatchObject({ code: 999 });
+    expect(readFileSync(saved()).equals(before)).toBe(true);
+    expect(names()).toEqual(['ctr1']);
+  });
+
+  it('a repeated ADD that succeeds (the first was killed before its delegate ran) saves the config it delegated', async () => {
+    await h.run('ADD', h.conf());
+    writeFileSync(h.subnetFile, IPV4_ENV.replace('FLANNEL_MTU=1450', 'FLANNEL_MTU=1400'));
+    expect((await h.run('ADD', h.conf())).code).toBe(0);
+    expect(JSON.parse(readFileSync(saved(), 'utf8'))).toMatchObject({ mtu: 1400, 'cni-ts.ifName': 'eth0' });
+    expect(names()).toEqual(['ctr1']);
+  });
+});
+
+describe("ADD: a delegate's answer that is no success", () => {
+  it('an error object printed with exit status 0 is that error (its code), not a result', async () => {
+    h.respond = (c) => (c.command === 'ADD' ? { exitCode: 0, stdout: JSON.stringify({ code: 11, msg: 'host-local: lock busy', details: 'd' }), stderr: '' } : ok());
+    const r = await h.run('ADD', h.conf());
+    expect(r.code).toBe(1);
+    expect(r.json).toEqual({ code: 11, msg: 'failed to delegate add: host-local: lock busy', details: 'd' });
+  });
+
+  it('a result without IP addresses is code 999, and the delegate ADD is undone (DEL) with its saved config', async () => {
+    h.respond = (c) => (c.command === 'ADD' ? { exitCode: 0, stdout: JSON.stringify({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }] }), stderr: '' } : ok());
+    const r = await h.run('ADD', h.conf());
+    expect(r.json).toMatchObject({ code: 999, msg: 'failed to delegate add: plugin "bridge" returned no IP addresses' });
+    expect(h.calls.map((c) => c.command)).toEqual(['ADD', 'DEL']);
+    expect(h.calls[1]?.stdin).toBe(h.calls[0]?.stdin);
+    expect(names()).toEqual([]);
+  });
+
+  it('an error object printed with exit 0 by a DEL is a failed DEL: the saved config stays for the retry', async () => {
+    await h.run('ADD', h.conf());
+    h.respond = () => ({ exitCode: 0, stdout: JSON.stringify({ code: 999, msg: 'teardown failed' }), stderr: '' });
+    const r = await h.run('DEL', h.conf());
+    expect(r.json).toEqual({ code: 999, msg: 'failed to delegate del: teardown failed' });
+    expect(names()).toEqual(['ctr1']);
   });
 });
 
 describe('DEL', () => {
   it('delegates DEL with the saved (ADD-time) config and removes it after the delegate succeeded', async () => {
     await h.run('ADD', h.conf());
-    const bytes = readFileSync(saved(), 'utf8');
+    const bytes = h.calls[0]?.stdin;
     writeFileSync(h.subnetFile, IPV4_ENV.replace('10.244.1.1/24', '10.244.7.1/24')); // a new lease must not matter
     const r = await h.run('DEL', h.conf());
     expect(r.code).toBe(0);
@@ -219,7 +290,7 @@ describe('DEL', () => {
     await h.run('ADD', h.conf(), { ifName: 'eth0' });
     await h.run('ADD', h.conf({ name: 'cbr1' }), { ifName: 'net1' });
     await h.run('DEL', h.conf(), { ifName: 'eth0' });
-    expect(readdirSync(h.dataDir)).toEqual(['ctr1:net1']);
+    expect(names()).toEqual(['ctr1:net1']);
   });
 
   it("passes the runtime's prevResult on to the delegate, in the saved config's version", async () => {
@@ -315,13 +386,13 @@ describe('GC', () => {
     expect(r.code).toBe(0);
     expect(h.calls).toHaveLength(1);
     expect(h.calls[0]).toMatchObject({ command: 'GC', type: 'bridge', conf: { name: 'cbr0', 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'eth0' }] } });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['a:eth0', 'c:eth0']);
+    expect(names().sort()).toEqual(['a', 'c']);
   });
 
   it('keeps a Go-era file when its container is still valid', async () => {
     await addThree();
     await h.run('GC', h.conf(valid(['d', 'eth0'])));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['c:eth0', 'd']);
+    expect(names().sort()).toEqual(['c', 'd']);
   });
 
   it('removes nothing when the delegate GC failed (its leases are still held) and reports the error', async () => {
@@ -329,19 +400,19 @@ describe('GC', () => {
     h.respond = () => fail(999, 'gc failed');
     const r = await h.run('GC', h.conf(valid()));
     expect(r.json).toEqual({ code: 999, msg: 'failed to delegate gc: gc failed' });
-    expect(readdirSync(h.dataDir).sort()).toEqual(['a:eth0', 'b:eth0', 'c:eth0', 'd']);
+    expect(names().sort()).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('removes nothing without a valid-attachments list (cnitool sends none)', async () => {
     await addThree();
     expect((await h.run('GC', h.conf({ cniVersion: '1.1.0' }))).code).toBe(0);
-    expect(readdirSync(h.dataDir)).toHaveLength(4);
+    expect(names()).toHaveLength(4);
   });
 
   it('accepts the 1.1.0 text key cni.dev/attachments', async () => {
     await addThree();
     await h.run('GC', h.conf({ cniVersion: '1.1.0', 'cni.dev/attachments': [{ containerID: 'b', ifname: 'eth0' }] }));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['b:eth0', 'c:eth0']);
+    expect(names().sort()).toEqual(['b', 'c']);
   });
 
   it('without subnet.env forwards GC with the newest saved config of the network', async () => {
@@ -359,13 +430,13 @@ describe('GC', () => {
     const old = (Date.now() - 3600_000) / 1000;
     utimesSync(join(h.dataDir, '.tmp-old:eth0-1'), old, old);
     await h.run('GC', h.conf(valid(['a', 'eth0'], ['b', 'eth0'], ['d', 'eth0'])));
-    expect(readdirSync(h.dataDir).sort()).toEqual(['.tmp-new:eth0-2', 'a:eth0', 'b:eth0', 'c:eth0', 'd']);
+    expect(names().sort()).toEqual(['.tmp-new:eth0-2', 'a', 'b', 'c', 'd']);
   });
 
   it('refuses a malformed valid list before touching anything (code 7)', async () => {
     await addThree();
     const r = await h.run('GC', h.conf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'a' }] }));
     expect(r.json).toMatchObject({ code: 7 });
-    expect(readdirSync(h.dataDir)).toHaveLength(4);
+    expect(names()).toHaveLength(4);
   });
 });

@@ -91,15 +91,17 @@ describe('in-process delegation (the delegate on CNI_PATH is this executable)', 
     expect(r.code).toBe(0);
     expect(seen.map((s) => `${s.plugin} ${s.command}`)).toEqual(['bridge ADD', 'host-local ADD']);
     expect(new Set(seen.map((s) => s.pid))).toEqual(new Set([process.pid]));
-    const saved = readFileSync(join(root, 'data', 'c1:eth0'), 'utf8');
-    expect(seen[0]?.conf).toEqual(JSON.parse(saved));
-    expect(seen[1]?.conf).toEqual(JSON.parse(saved));
+    // saved under the reference's name, with the key naming the interface, which the delegates are not given
+    const { 'cni-ts.ifName': owner, ...saved } = JSON.parse(readFileSync(join(root, 'data', 'c1'), 'utf8')) as Record<string, unknown>;
+    expect(owner).toBe('eth0');
+    expect(seen[0]?.conf).toEqual(saved);
+    expect(seen[1]?.conf).toEqual(saved);
     expect(JSON.parse(r.stdout)).toMatchObject({ cniVersion: '1.0.0', ips: [{ address: '10.244.1.2/24' }] });
 
     const d = await runFlannel('DEL', self, bin);
     expect(d.code).toBe(0);
     expect(seen.map((s) => `${s.plugin} ${s.command}`)).toEqual(['bridge ADD', 'host-local ADD', 'bridge DEL', 'host-local DEL']);
-    expect(existsSync(join(root, 'data', 'c1:eth0'))).toBe(false);
+    expect(existsSync(join(root, 'data', 'c1'))).toBe(false);
   });
 });
 
@@ -118,7 +120,7 @@ describe('exec delegation (any other file, e.g. the Go bridge)', () => {
     expect(r.code).toBe(0);
     expect(seen).toEqual([]); // nothing ran in-process
     expect(JSON.parse(r.stdout)).toMatchObject({ ips: [{ address: '10.244.1.9/24' }] });
-    expect(readFileSync(join(marks, 'ADD.stdin'), 'utf8')).toBe(readFileSync(join(root, 'data', 'c1:eth0'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(root, 'data', 'c1'), 'utf8'))).toEqual({ ...JSON.parse(readFileSync(join(marks, 'ADD.stdin'), 'utf8')), 'cni-ts.ifName': 'eth0' });
     const env = readFileSync(join(marks, 'ADD.env'), 'utf8');
     expect(env).toContain('CNI_COMMAND=ADD');
     expect(env).toContain('CNI_CONTAINERID=c1');

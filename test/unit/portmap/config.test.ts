@@ -47,6 +47,9 @@ describe('loadPortMapConfig', () => {
     [maps({ hostPort: 8080, containerPort: 0, protocol: 'tcp' }), 'Invalid container port number: 0'],
     [maps({ hostPort: -1, containerPort: 80, protocol: 'tcp' }), 'Invalid host port number: -1'],
     [maps({ hostPort: 70000, containerPort: 80, protocol: 'tcp' }), 'Invalid host port number: 70000'],
+    // a mapping without hostPort (or containerPort) is the reference's zero value
+    [maps({ containerPort: 80, protocol: 'tcp' }), 'Invalid host port number: 0'],
+    [maps({ hostPort: 8080, protocol: 'tcp' }), 'Invalid container port number: 0'],
     [maps({ hostPort: 80, containerPort: 80, protocol: 'icmp' }), 'Invalid protocol "icmp" for host port 80: must be tcp, udp or sctp'],
     [maps({ hostPort: 80, containerPort: 80, protocol: 'tcp', hostIP: 'nope' }), 'Invalid host IP "nope" for host port 80'],
   ])('refuses %j with code 7', (extra, msg) => {

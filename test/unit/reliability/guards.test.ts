@@ -168,7 +168,9 @@ describe('flannel saved files', () => {
   it('a 1000-character id saves, finds and removes', () => {
     const st = new ConfStore(join(tmp(), 'flannel'));
     const id = 'c'.repeat(1000);
-    const p = st.save(id, 'eth0', Buffer.from('{"name":"n","type":"bridge"}'));
+    const bytes = Buffer.from('{"name":"n","type":"bridge"}');
+    const p = st.save(st.plan(id, 'eth0'), id, 'eth0', bytes, bytes);
+    expect(p).toMatch(/\/\+[0-9a-f]{64}:eth0$/);
     expect(st.find(id, 'eth0', 'n')?.path).toBe(p);
     st.remove(p);
     expect(st.find(id, 'eth0', 'n')).toBeUndefined();
