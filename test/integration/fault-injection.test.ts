@@ -64,9 +64,19 @@ beforeAll(async () => {
   resident = env.netns();
   const add = await t.run('flannel', t.env('ADD', resident, 'resident'), conf());
   expect(add.code, add.stdout + add.stderr).toBe(0);
-  addMs = add.ms;
   residentIp = ((add.json as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0] ?? '';
   expect(residentIp).toBe(`10.${t.octet}.1.2`);
+  // one ADD's length, from warm ADDs like the killed ones (the first ADD of a node also makes its bridge and
+  // sweeps its directories): the median of three, each then deleted
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const pod = env.netns();
+    const warm = await t.run('flannel', t.env('ADD', pod, `warm-${i}`), conf());
+    expect(warm.code, warm.stdout + warm.stderr).toBe(0);
+    times.push(warm.ms);
+    expect((await t.run('flannel', t.env('DEL', pod, `warm-${i}`), conf())).code).toBe(0);
+  }
+  addMs = times.sort((x, y) => x - y)[1] ?? add.ms;
 });
 
 afterEach(() => {

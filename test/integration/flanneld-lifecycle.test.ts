@@ -48,7 +48,8 @@ describe.skipIf(engine.skip !== undefined)(`real flanneld: lease lifecycle${engi
   /** host-local's lease files of the node (addresses), whatever the range. */
   const leaseFiles = (node: ClusterNode): string[] => {
     const dir = join(node.ipamDir, C().network);
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')) : [];
+    // leases only: not the lock, the cursors, or the boot marker (.cni-ts-boot-id)
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : [];
   };
   const cni0 = (node: ClusterNode): string[] =>
     ipJson<{ addr_info: { family: string; local: string; prefixlen: number }[] }[]>(node.ns, 'addr', 'show', 'dev', 'cni0')[0]?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) ?? [];
@@ -192,7 +193,7 @@ describe.skipIf(engine.skip !== undefined)(`real flanneld: lease lifecycle${engi
     for (const p of oldPods) C().delPod(p);
     expect(leaseFiles(node)).toEqual([fresh.ip]);
     const left = C().leftovers(node, oldPods.map((p) => p.containerId));
-    expect(left.savedConfigs).toEqual([`${fresh.containerId}:eth0`]);
+    expect(left.savedConfigs).toEqual([fresh.containerId]);
     expect(left.podRules).toEqual([]);
     C().delPod(fresh);
     C().delPod(P('b'));

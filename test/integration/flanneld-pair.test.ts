@@ -62,7 +62,7 @@ describe.skipIf(engine.skip !== undefined).each(BACKENDS)(`real flanneld, two no
       const v = C().podView(pod);
       expect(v.addresses[0]?.startsWith(pod.node.gateway.replace(/\.1$/, '.'))).toBe(true);
       expect(v.mtu).toBe(mtu);
-      const saved = JSON.parse(readFileSync(join(pod.node.dataDir, `${pod.containerId}:eth0`), 'utf8')) as Record<string, unknown>;
+      const saved = JSON.parse(readFileSync(join(pod.node.dataDir, pod.containerId), 'utf8')) as Record<string, unknown>;
       expect(saved).toMatchObject({ type: 'bridge', ipMasq: false, mtu });
     }
   });
