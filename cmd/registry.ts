@@ -12,6 +12,7 @@ import { SUPPORTED_VERSIONS } from '../lib/cni/version.ts';
 import { COMMIT, VERSION } from '../lib/build-info.ts';
 import { pluginInfo } from '../lib/cni/plugin.ts';
 import type { Tools } from './tools.ts';
+import { host } from '../lib/host.ts';
 
 /** True in the executable's bundle (esbuild's define), where cmd/tools.ts is a bundle of its own. */
 declare const __CNI_TS_SPLIT_TOOLS__: boolean;
@@ -48,8 +49,9 @@ export const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map<string, Subc
  */
 async function loadTools(): Promise<Tools> {
   if (__CNI_TS_SPLIT_TOOLS__) {
-    const load = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.loadBundle')] as (name: string) => { TOOLS: Tools };
-    return load('tools.js').TOOLS;
+    const h = host();
+    if (h === undefined) throw new Error('the tools bundle is only in the executable');
+    return (h.loadBundle('tools.js') as { TOOLS: Tools }).TOOLS;
   } else {
     return (await import('./tools.ts')).TOOLS;
   }

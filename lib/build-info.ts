@@ -1,3 +1,5 @@
+import { host } from './host.ts';
+
 /** Filled in by esbuild (scripts/build.mjs) and vitest (vitest.config.ts) from package.json. */
 declare const __CNI_TS_VERSION__: string;
 /** The git commit the executable was built from (scripts/build.mjs), "+dirty" when the tree had changes. */
@@ -35,6 +37,5 @@ export function versionLine(): string {
  * or 'none' when not run through the loader (tests from source).
  */
 export function codeCacheStatus(): string {
-  const v = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.codeCache')];
-  return typeof v === 'string' ? v : 'none';
+  return host()?.codeCache ?? 'none';
 }

@@ -107,7 +107,9 @@ function hostNetworkState() {
     }
   };
   const parts = [
-    run('ip', ['-o', 'link', 'show']).replace(/\s+state \S+/g, ''),
+    // ifb0/ifb1 appear in the host's namespace when the ifb module first loads (bandwidth's first ifb device):
+    // the kernel's doing, once per boot, not a change of ours
+    run('ip', ['-o', 'link', 'show']).replace(/\s+state \S+/g, '').split('\n').filter((l) => !/^\d+: ifb\d+:/.test(l)).join('\n'),
     run('ip', ['-o', 'addr', 'show']).replace(/(valid|preferred)_lft \S+/g, ''),
     run('ip', ['route', 'show', 'table', 'all']),
     run('ip', ['-6', 'route', 'show', 'table', 'all']),

@@ -22,13 +22,16 @@ if (injected !== undefined && injected !== '') {
   process.exit(1);
 }
 
-globalThis[Symbol.for('cni-ts.embeddedFiles')] = { 'cni_native.node': nativeAddon };
-globalThis[Symbol.for('cni-ts.loadBundle')] = (name) => {
-  if (name !== 'tools.js') throw new Error(`no bundle ${name} in this executable`);
-  const fn = runInThisContext(readFileSync(toolsBundle, 'utf8'), { filename: `/cni-ts/${name}` });
-  const other = { exports: {} };
-  fn(other.exports, require, other, `/cni-ts/${name}`, '/cni-ts');
-  return other.exports;
-};
+const files = { 'cni_native.node': nativeAddon };
 
-require('../build/bundle.cjs');
+// the bundle's entry (cmd/entry.ts) gets its typed host object (lib/host.ts)
+require('../build/bundle.cjs').start({
+  embedded: (name) => (Object.hasOwn(files, name) ? readFileSync(files[name]) : undefined),
+  loadBundle: (name) => {
+    if (name !== 'tools.js') throw new Error(`no bundle ${name} in this executable`);
+    const fn = runInThisContext(readFileSync(toolsBundle, 'utf8'), { filename: `/cni-ts/${name}` });
+    const other = { exports: {} };
+    fn(other.exports, require, other, `/cni-ts/${name}`, '/cni-ts');
+    return other.exports;
+  },
+});

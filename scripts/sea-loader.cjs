@@ -5,8 +5,9 @@
 // the build made after training runs of VERSION, ADD and DEL, so the functions
 // a run needs arrive compiled instead of being parsed and compiled at every
 // start. A cache V8 rejects (another V8 version or flags) only costs time: the
-// source compiles as usual. globalThis[Symbol.for('cni-ts.codeCache')] says
-// which happened (`cni selftest` prints it; a test checks it).
+// source compiles as usual. The bundle's entry (cmd/entry.ts `start`) gets a
+// typed host object (lib/host.ts): which of those happened (`cni selftest`
+// prints it; a test checks it), the embedded files and the other bundles.
 //
 // Training (never in the executable: there isSea() is true): the build runs
 // `node-base sea-loader.cjs <plugin>` with CNI_TS_TRAIN_BUNDLE (the same
@@ -37,23 +38,18 @@ if (sea.isSea()) {
   const cacheIn = process.env.CNI_TS_TRAIN_CACHE_IN;
   cachedData = cacheIn ? fs.readFileSync(cacheIn) : undefined;
   cacheOut = process.env.CNI_TS_TRAIN_CACHE_OUT;
-  // lib/cni/main.ts: exit through Node's teardown, which writes the cache
-  globalThis[Symbol.for('cni-ts.training')] = true;
-  // the addons come from the build tree (lib/native/loader.ts)
-  globalThis[Symbol.for('cni-ts.sourceRoot')] = require('node:path').join(__dirname, '..');
   for (const k of Object.keys(process.env)) if (k.startsWith('CNI_TS_TRAIN_')) delete process.env[k];
 }
 
 // esbuild turns our own import() calls into plain calls; the default loader serves any left (built-ins)
 const options = { filename: FILENAME, importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER };
 const script = new Script(source, cachedData === undefined ? options : { ...options, cachedData });
-globalThis[Symbol.for('cni-ts.codeCache')] = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted';
 if (cacheOut !== undefined) {
   process.on('exit', () => require('node:fs').writeFileSync(cacheOut, script.createCachedData()));
 }
-// Another bundle of the executable (tools.js: `cni tool`, `cni conformance`), compiled when asked for,
-// without a code cache: cmd/registry.ts calls this
-globalThis[Symbol.for('cni-ts.loadBundle')] = (name) => {
+// Another bundle of the executable (tools.js: `cni tool`, `cni conformance`, `cni install`), compiled
+// when asked for, without a code cache: cmd/registry.ts asks
+const loadBundle = (name) => {
   const text = sea.isSea()
     ? sea.getAsset(name, 'utf8')
     : require('node:fs').readFileSync(require('node:path').join(bundleDir, name), 'utf8');
@@ -70,3 +66,10 @@ globalThis[Symbol.for('cni-ts.loadBundle')] = (name) => {
 
 const mod = { exports: {} };
 script.runInThisContext()(mod.exports, require, mod, FILENAME, '/cni-ts');
+mod.exports.start({
+  codeCache: cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted',
+  // training: exit through Node's teardown (lib/cni/main.ts), which writes the cache; the addon from the build tree
+  ...(sea.isSea() ? {} : { training: { sourceRoot: require('node:path').join(__dirname, '..') } }),
+  embedded: (name) => (sea.isSea() ? new Uint8Array(sea.getRawAsset(name)) : undefined),
+  loadBundle,
+});

@@ -106,6 +106,19 @@ export class DiskStore implements Store {
     return new DiskStore(dir, opts);
   }
 
+  /**
+   * Who holds `ip`, or undefined when nobody does (or the lease cannot be
+   * read). Unlocked: a lease file is written whole and then linked into
+   * place, so a reader sees none or all of it.
+   */
+  ownerOf(ip: IP): Owner | undefined {
+    try {
+      return parseLeaseContent(readFileSync(join(this.dir, formatIp(ip)), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
   withLock<T>(fn: () => T): T {
     if (this.#locked) throw new Error('DiskStore: lock is not reentrant');
     const lock = lockFile(join(this.dir, LOCK_FILE), this.#opts.lockTimeoutMs, { mode: 0o750, readOnly: true });

@@ -11,6 +11,7 @@ import { defaultRunner } from './invoke.ts';
 import { errnoCode } from './errors.ts';
 import { nativeIfLoaded, native } from '../native/loader.ts';
 import { armProcessDeadline } from './deadline.ts';
+import { host } from '../host.ts';
 
 /** What the executable contains; cmd/registry.ts supplies it (the composition root sits above lib/). */
 export interface Registry {
@@ -97,6 +98,6 @@ export async function main(registry: Registry): Promise<void> {
   // loaded already (every run that entered a namespace), _exit skips Node's teardown, which joins
   // its worker threads; the build's training runs need that teardown (they write the code cache).
   const addon = nativeIfLoaded();
-  if (addon !== undefined && (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.training')] !== true) addon.exit(code);
+  if (addon !== undefined && host()?.training === undefined) addon.exit(code);
   process.exit(code);
 }

@@ -13,10 +13,10 @@
  *
  * Run from source (tests, scripts), the file is loaded from the build tree.
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { host } from '../host.ts';
 
 export interface NativeAddon {
   setns(fd: number): void;
@@ -58,20 +58,6 @@ const O_TMPFILE = 0o20000000 | 0o200000;
 const loaded = new Map<AddonName, unknown>();
 const heldFds: number[] = [];
 
-interface SeaModule {
-  isSea(): boolean;
-  getRawAsset(key: string): ArrayBuffer;
-}
-
-function seaModule(): SeaModule | undefined {
-  try {
-    const req = createRequire(process.execPath);
-    const sea = req('node:sea') as SeaModule;
-    return sea.isSea() ? sea : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function dlopenFd(fd: number): unknown {
   const mod = { exports: {} as unknown };
@@ -113,9 +99,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
  * on the bundle outside the executable.
  */
 function sourceRoot(): string {
-  const training = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.sourceRoot')];
-  if (typeof training === 'string') return training;
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return host()?.training?.sourceRoot ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
 function loadFromTree(name: AddonName): unknown {
@@ -129,11 +113,7 @@ function loadFromTree(name: AddonName): unknown {
 
 /** The addon's bytes inside this executable (Bun: the embedded file; Node: the SEA asset), or undefined outside one. */
 function embeddedBytes(name: AddonName): Uint8Array | undefined {
-  const bunFiles = (globalThis as Record<symbol, unknown>)[Symbol.for('cni-ts.embeddedFiles')] as Record<string, string> | undefined;
-  const bunFile = bunFiles?.[`${name}.node`];
-  if (bunFile !== undefined) return readFileSync(bunFile);
-  const sea = seaModule();
-  return sea === undefined ? undefined : new Uint8Array(sea.getRawAsset(`${name}.node`));
+  return host()?.embedded(`${name}.node`);
 }
 
 export function loadAddon(name: 'cni_native'): NativeAddon;

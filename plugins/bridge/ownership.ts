@@ -22,14 +22,11 @@
  * (no prevResult and another IPAM, or no addresses) the interface stays: it
  * goes with its namespace, which the runtime deletes after a DEL.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CmdArgs } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
-import { formatIp, parseIp } from '../../lib/ip.ts';
+import { parseIp } from '../../lib/ip.ts';
 import type { Addr, Link } from '../../lib/netlink/index.ts';
-import { loadIpamConfig } from '../../ipam/host-local/config.ts';
-import { parseLeaseContent } from '../../ipam/host-local/disk-store.ts';
+import { leaseOwner } from '../../ipam/host-local/api.ts';
 
 export type Ownership = 'ours' | 'not-ours' | 'unknown';
 
@@ -54,25 +51,12 @@ export function peerIsPortOf(contLink: Pick<Link, 'index' | 'kind'> & { peerInde
 
 /** True when host-local (per this config) has one of `addrs` leased to this container id and interface. */
 export function leasedToUs(args: Pick<CmdArgs, 'conf' | 'args' | 'containerId' | 'ifName'>, addrs: readonly Pick<Addr, 'ip'>[]): boolean {
-  let dir: string;
-  try {
-    // without prevResult (it may nest deep)
-    const conf = Object.fromEntries(Object.entries(args.conf).filter(([k]) => k !== 'prevResult')) as CmdArgs['conf'];
-    dir = loadIpamConfig(conf, args.args).dir;
-  } catch {
-    return false;
-  }
+  // without prevResult (it may nest deep)
+  const conf = Object.fromEntries(Object.entries(args.conf).filter(([k]) => k !== 'prevResult')) as CmdArgs['conf'];
   for (const a of addrs) {
     const ip = parseIp(a.ip);
-    if (ip === undefined) continue;
-    let content: string;
-    try {
-      content = readFileSync(join(dir, formatIp(ip)), 'utf8');
-    } catch {
-      continue;
-    }
-    const owner = parseLeaseContent(content);
-    if (owner.containerId === args.containerId.trim() && (owner.ifName === undefined || owner.ifName === args.ifName)) return true;
+    const owner = ip === undefined ? undefined : leaseOwner(conf, args.args, ip);
+    if (owner !== undefined && owner.containerId === args.containerId.trim() && (owner.ifName === undefined || owner.ifName === args.ifName)) return true;
   }
   return false;
 }
