@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// npm run image [-- --ref NAME:TAG] [--out FILE]
+// npm run image [-- --ref NAME:TAG] [--out FILE] [--target node|bun | --exe FILE]
 //
 // An OCI image of the executable, built offline and without a base image:
 // one layer (a tar written here, gzip-compressed) holding
-//   /opt/cni/bin/cni          the executable (dist/bin/cni)
+//   /opt/cni/bin/cni          the executable of the default build target (scripts/targets.mjs: dist/bun/cni),
+//                             or --target's, or the file --exe names
 //   /opt/cni/bin/<plugin>     a link to it for every plugin of cmd/registry.ts
 //   /lib..., /lib64/...       the shared libraries the executable needs (ldd), from this machine
 //   /tmp (1777), /etc/passwd
@@ -20,6 +21,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFil
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { DEFAULT_TARGET, TARGETS } from './targets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -109,7 +111,7 @@ function withParents(entries) {
   return out;
 }
 
-export function buildImage({ exe = join(root, 'dist', 'bin', 'cni'), ref = `localhost/cni-ts:${pkg.version}`, out = join(root, 'dist', 'image', `cni-ts-${pkg.version}.oci.tar`) } = {}) {
+export function buildImage({ exe = join(root, 'dist', TARGETS[DEFAULT_TARGET], 'cni'), ref = `localhost/cni-ts:${pkg.version}`, out = join(root, 'dist', 'image', `cni-ts-${pkg.version}.oci.tar`) } = {}) {
   if (!existsSync(exe)) throw new Error(`${exe} is missing: run npm run build first`);
   const bin = IMAGE_BIN.slice(1);
   const entries = [
@@ -185,7 +187,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const r = buildImage({ ...(opt('--ref') ? { ref: opt('--ref') } : {}), ...(opt('--out') ? { out: opt('--out') } : {}) });
+  const target = opt('--target');
+  if (target !== undefined && !Object.hasOwn(TARGETS, target)) {
+    process.stderr.write(`usage: npm run image -- [--ref NAME:TAG] [--out FILE] [--target ${Object.keys(TARGETS).join('|')} | --exe FILE]\n`);
+    process.exit(2);
+  }
+  const exe = opt('--exe') ?? (target !== undefined ? join(root, 'dist', TARGETS[target], 'cni') : undefined);
+  const r = buildImage({ ...(opt('--ref') ? { ref: opt('--ref') } : {}), ...(opt('--out') ? { out: opt('--out') } : {}), ...(exe ? { exe } : {}) });
   const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
   process.stdout.write(`image: ${r.out}\n  ref ${r.ref}, manifest ${r.manifestDigest}\n  ${mib(r.size)} as an archive (layer ${mib(r.layerSize)} gzip), ${mib(r.unpacked)} unpacked\n  load: ctr image import ${r.out}   |   podman load -i ${r.out}\n`);
 }

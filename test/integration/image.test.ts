@@ -29,7 +29,8 @@ let seq = 0;
 
 beforeAll(async () => {
   before = hostSnapshot();
-  const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'image.mjs'), '--out', imageTar], { encoding: 'utf8', timeout: 300_000 });
+  // the image of the build target under test (npm run image alone takes the default one)
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'image.mjs'), '--out', imageTar, '--exe', EXE], { encoding: 'utf8', timeout: 300_000 });
   if (b.status !== 0) throw new Error(`npm run image failed: ${b.stderr}${b.stdout}`);
   ctrd = new PrivateContainerd();
   await ctrd.start();

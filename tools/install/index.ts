@@ -175,8 +175,17 @@ function writeAtomically(dir: string, name: string, mode: number, content: { byt
     }
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw err instanceof InstallError ? err : describe('write', join(dir, name), err);
+  }
+}
+
+/** Removes a temporary of ours if it is there; never fails (a read-only directory: Bun's rmSync reports EROFS even for a file that does not exist). */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // nothing of ours is there to remove, or the directory cannot be written: the caller reports what failed
   }
 }
 
@@ -211,7 +220,7 @@ function removeStaleTemporaries(dir: string): void {
   for (const n of names) {
     if (!n.startsWith(TMP_PREFIX) || !n.endsWith('.tmp')) continue;
     const st = lstatOrUndefined(join(dir, n));
-    if (st !== undefined && now - st.mtimeMs > STALE_TMP_MS) rmSync(join(dir, n), { force: true });
+    if (st !== undefined && now - st.mtimeMs > STALE_TMP_MS) removeQuietly(join(dir, n));
   }
 }
 
@@ -248,7 +257,7 @@ function linkPlugin(dir: string, name: string, source: string, report: InstallRe
     symlinkSync(EXE_NAME, tmp);
     renameSync(tmp, target);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw describe('link', target, err);
   }
   report.steps.push({ path: target, outcome: st === undefined ? 'linked' : 'relinked', ...(kept !== undefined ? { kept } : {}) });
