@@ -7,9 +7,9 @@
 import type { Logger } from './cni/skel.ts';
 
 export class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> }[] = [];
+  private readonly steps: { label: string; fn: () => Promise<void> | void }[] = [];
 
-  push(label: string, fn: () => Promise<void>): void {
+  push(label: string, fn: () => Promise<void> | void): void {
     this.steps.push({ label, fn });
   }
 

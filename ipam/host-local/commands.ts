@@ -39,7 +39,7 @@ export type CommandConfig = Pick<IpamConfig, 'name' | 'dir' | 'ranges' | 'reques
  * one hold of the lock. On any failure the addresses reserved by this call
  * (and only those) are released again.
  */
-export function ipamAdd(cfg: CommandConfig, store: Store, a: Attachment): IPConfig[] {
+export async function ipamAdd(cfg: CommandConfig, store: Store, a: Attachment): Promise<IPConfig[]> {
   const { perSet, unmatched } = matchRequested(cfg.ranges, cfg.requested);
   if (unmatched.length > 0) throw internal(`failed to allocate all requested IPs: ${unmatched.map(formatIp).join(' ')}`);
   try {
@@ -50,7 +50,7 @@ export function ipamAdd(cfg: CommandConfig, store: Store, a: Attachment): IPConf
   }
   let done: Allocation[];
   try {
-    done = store.withLock(() => {
+    done = await store.withLock(() => {
       const leases: Lease[] = [...store.leases().leases];
       const out: Allocation[] = [];
       for (const [idx, set] of cfg.ranges.entries()) {
@@ -81,8 +81,8 @@ export function ipamAdd(cfg: CommandConfig, store: Store, a: Attachment): IPConf
  * when there are none). Nothing held is success. Every lease is attempted;
  * the failures are reported together.
  */
-export function ipamDel(_cfg: CommandConfig, store: Store, a: Attachment, log: Logger): void {
-  store.withLock(() => {
+export async function ipamDel(_cfg: CommandConfig, store: Store, a: Attachment, log: Logger): Promise<void> {
+  await store.withLock(() => {
     const listing = store.leases();
     for (const p of listing.problems) log.warn(`DEL: cannot read lease ${p.name}: ${p.error}`);
     const failures: string[] = [];
@@ -105,8 +105,8 @@ export function ipamDel(_cfg: CommandConfig, store: Store, a: Attachment, log: L
  * addresses `prevResult` lists in our ranges are exactly the ones it holds.
  * (The reference only looks for any lease of the container.)
  */
-export function ipamCheck(cfg: CommandConfig, store: Store, a: Attachment, prevIps: readonly IP[] | undefined): void {
-  store.withLock(() => {
+export async function ipamCheck(cfg: CommandConfig, store: Store, a: Attachment, prevIps: readonly IP[] | undefined): Promise<void> {
+  await store.withLock(() => {
     const listing = store.leases();
     const mine = leasesOf(listing.leases, a);
     if (mine.length === 0) throw internal(`host-local: Failed to find address added by container ${a.containerId}`);
@@ -144,13 +144,13 @@ function isValid(l: Lease, valid: readonly Attachment[]): boolean {
  * list is the runtime saying no attachment is valid: everything goes. Per-lease
  * failures are collected and reported after the rest are done.
  */
-export function ipamGc(cfg: CommandConfig, store: Store | undefined, valid: readonly Attachment[] | undefined, log: Logger): void {
+export async function ipamGc(cfg: CommandConfig, store: Store | undefined, valid: readonly Attachment[] | undefined, log: Logger): Promise<void> {
   if (valid === undefined) {
     log.warn(`GC of network ${cfg.name}: the request has no cni.dev/valid-attachments, so nothing is released`);
     return;
   }
   if (store === undefined) return; // no data directory: nothing to collect
-  store.withLock(() => {
+  await store.withLock(() => {
     const listing = store.leases();
     const failures = listing.problems.map((p) => `${p.name}: cannot read: ${p.error}`);
     for (const l of listing.leases) {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
-import { lockFile } from '../../lib/lock.ts';
+import { lockFileAsync } from '../../lib/lock.ts';
 import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
 import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
@@ -119,9 +119,9 @@ export class DiskStore implements Store {
     }
   }
 
-  withLock<T>(fn: () => T): T {
+  async withLock<T>(fn: () => T): Promise<T> {
     if (this.#locked) throw new Error('DiskStore: lock is not reentrant');
-    const lock = lockFile(join(this.dir, LOCK_FILE), this.#opts.lockTimeoutMs, { mode: 0o750, readOnly: true });
+    const lock = await lockFileAsync(join(this.dir, LOCK_FILE), this.#opts.lockTimeoutMs, { mode: 0o750, readOnly: true });
     this.#locked = true;
     try {
       if (this.#opts.reclaimEarlierBoots === true) this.#sweepEarlierBoot();

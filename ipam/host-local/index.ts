@@ -70,34 +70,34 @@ function refuseNonNetns(netns: string): void {
   }
 }
 
-function add(args: CmdArgs): Result {
+async function add(args: CmdArgs): Promise<Result> {
   refuseNonNetns(args.netns);
   const cfg = loadIpamConfig(args.conf, args.args);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
-  const ips = ipamAdd(cfg, openStore(cfg, args.env), attachment(args));
+  const ips = await ipamAdd(cfg, openStore(cfg, args.env), attachment(args));
   const result: Result = { cniVersion: CURRENT_VERSION, ips };
   if (cfg.routes.length > 0) result.routes = cfg.routes;
   if (dns !== undefined) result.dns = dns;
   return result;
 }
 
-function del(args: CmdArgs): void {
+async function del(args: CmdArgs): Promise<void> {
   const cfg = loadIpamConfig(args.conf, args.args);
   const store = existingStore(cfg);
-  if (store !== undefined) ipamDel(cfg, store, attachment(args), args.log);
+  if (store !== undefined) await ipamDel(cfg, store, attachment(args), args.log);
 }
 
-function check(args: CmdArgs): void {
+async function check(args: CmdArgs): Promise<void> {
   const cfg = loadIpamConfig(args.conf, args.args);
   const prev = prevResultAddresses(args);
   const store = existingStore(cfg);
   if (store === undefined) throw new CniError(CniCode.Internal, `host-local: Failed to find address added by container ${args.containerId}`);
-  ipamCheck(cfg, store, attachment(args), prev);
+  await ipamCheck(cfg, store, attachment(args), prev);
 }
 
-function gc(args: CmdArgs): void {
+async function gc(args: CmdArgs): Promise<void> {
   const cfg = loadIpamConfig(args.conf, args.args);
-  ipamGc(cfg, existingStore(cfg), cfg.validAttachments, args.log);
+  await ipamGc(cfg, existingStore(cfg), cfg.validAttachments, args.log);
 }
 
 function status(args: CmdArgs): void {
@@ -111,8 +111,8 @@ function status(args: CmdArgs): void {
   ipamStatus(cfg, store, args.log);
 }
 
-/** Runs a synchronous command as the Plugin interface's promise (a throw becomes a rejection). */
-function run<T>(fn: (args: CmdArgs) => T): (args: CmdArgs) => Promise<T> {
+/** Runs a command as the Plugin interface's promise (a synchronous throw becomes a rejection). */
+function run<T>(fn: (args: CmdArgs) => T | Promise<T>): (args: CmdArgs) => Promise<T> {
   return (args) => new Promise<T>((resolve) => resolve(fn(args)));
 }
 

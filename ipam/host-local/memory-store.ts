@@ -19,7 +19,16 @@ export class MemoryStore implements Store {
     // nothing prepared
   }
 
-  withLock<T>(fn: () => T): T {
+  withLock<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(this.withLockSync(fn));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** withLock for the allocator's unit tests, which drive it synchronously. */
+  withLockSync<T>(fn: () => T): T {
     if (this.#locked) throw new Error('MemoryStore: lock is not reentrant');
     this.#locked = true;
     this.lockCount++;

@@ -47,8 +47,12 @@ export interface Store {
    */
   prepare(a: Attachment, count: number): void;
   discardPrepared(): void;
-  /** Runs `fn` holding the store's exclusive lock (DiskStore: flock on `<dir>/lock`, bounded wait). */
-  withLock<T>(fn: () => T): T;
+  /**
+   * Runs `fn` holding the store's exclusive lock (DiskStore: flock on
+   * `<dir>/lock`; the wait is bounded and runs off the main thread, so the
+   * invocation's deadline timer can fire meanwhile).
+   */
+  withLock<T>(fn: () => T): Promise<T>;
   /**
    * Records `ip` as held by `attachment` unless it is already held; false when
    * it is. Also moves range set `rangeId`'s round-robin cursor to `ip`.

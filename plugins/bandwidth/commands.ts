@@ -10,13 +10,14 @@
 import { readFileSync } from 'node:fs';
 import { CniCode, CniError } from '../../lib/cni/errors.ts';
 import { faultPoint } from '../../lib/fault.ts';
-import type { CmdArgs, Logger } from '../../lib/cni/skel.ts';
+import type { CmdArgs } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { ETH_P_ALL, TC_ACT_OK, TC_ACT_STOLEN, TC_H_INGRESS, TC_H_ROOT, TCA_EGRESS_REDIR, tcHandle, type Link, type Netlink, type Qdisc } from '../../lib/netlink/index.ts';
 import { NetnsNotFoundError, NotANetnsError } from '../../lib/netns/index.ts';
 import { type Bandwidth, type BandwidthConfig, isZero, loadBandwidthConfig } from './config.ts';
 import type { BandwidthDeps } from './deps.ts';
 import { ifbName, isIfbName, tbfNumbers, tickInUsec, type TbfNumbers } from './tbf.ts';
+import { UndoStack } from '../../lib/undo.ts';
 
 const ROOT_HANDLE = tcHandle(1, 0);
 const INGRESS_HANDLE = tcHandle(0xffff, 0);
@@ -32,22 +33,6 @@ const internal = (msg: string, err?: unknown): CniError => new CniError(CniCode.
 export function ifbAlias(network: string): string | undefined {
   const a = `cni-bandwidth net=${network}`;
   return Buffer.byteLength(a) <= 255 ? a : undefined;
-}
-
-class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> }[] = [];
-  push(label: string, fn: () => Promise<void>): void {
-    this.steps.push({ label, fn });
-  }
-  async run(log: Logger): Promise<void> {
-    for (const s of this.steps.splice(0).reverse()) {
-      try {
-        await s.fn();
-      } catch (err) {
-        log.warn(`rollback: ${s.label} failed: ${reason(err)}`);
-      }
-    }
-  }
 }
 
 function parse(args: CmdArgs, teardown = false): BandwidthConfig {

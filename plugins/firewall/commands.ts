@@ -15,7 +15,7 @@
  * list-compute-restore is atomic between our runs.
  */
 import { CniCode, CniError, fromFsError } from '../../lib/cni/errors.ts';
-import type { CmdArgs, Logger } from '../../lib/cni/skel.ts';
+import type { CmdArgs } from '../../lib/cni/skel.ts';
 import type { Result } from '../../lib/cni/types/current.ts';
 import { type Attachment, type FirewallConfig, type HostAddress, checkInterfaceName, loadFirewallConfig, PRIV_CHAIN } from './config.ts';
 import type { FirewallDeps } from './deps.ts';
@@ -25,28 +25,12 @@ import { type AttachmentRecord, type Records, sameAttachment } from './records.t
 import type { Firewalld } from './firewalld.ts';
 import { DBusError } from '../../lib/dbus/index.ts';
 import { faultPoint } from '../../lib/fault.ts';
+import { UndoStack } from '../../lib/undo.ts';
 
 const FAMILIES: readonly Family[] = [4, 6];
 
 function reason(err: unknown): string {
   return err instanceof CniError ? err.message : err instanceof Error ? err.message : String(err);
-}
-
-/** Undo actions of an ADD, run newest first when a later step fails. */
-class UndoStack {
-  private readonly steps: { label: string; fn: () => Promise<void> | void }[] = [];
-  push(label: string, fn: () => Promise<void> | void): void {
-    this.steps.push({ label, fn });
-  }
-  async run(log: Logger): Promise<void> {
-    for (const s of this.steps.splice(0).reverse()) {
-      try {
-        await s.fn();
-      } catch (err) {
-        log.warn(`rollback: ${s.label} failed: ${reason(err)}`);
-      }
-    }
-  }
 }
 
 function parse(args: CmdArgs, teardown = false): FirewallConfig {

@@ -38,7 +38,7 @@ function walk(s: RangeSet, last?: string): string[] {
 const A: Attachment = { containerId: 'ctr-a', ifName: 'eth0' };
 
 function alloc(store: MemoryStore, s: RangeSet, a: Attachment = A, requested?: string): string {
-  return store.withLock(() => {
+  return store.withLockSync(() => {
     const leases = [...store.leases().leases];
     return formatIp(allocateFromSet({ store, set: s, rangeIndex: 0, attachment: a, requested: requested === undefined ? undefined : ip(requested), leases }).ip);
   });

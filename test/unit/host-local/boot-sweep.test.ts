@@ -46,11 +46,11 @@ describe('earlierBootSweep', () => {
 describe('host-local DiskStore', () => {
   const leaseFiles = { '10.1.0.2': 'a\r\neth0', '10.1.0.3': 'b\r\neth0', 'last_reserved_ip.0': '10.1.0.3', lock: '' };
 
-  it('the first locked call after a boot frees the leases older than the boot, keeps newer ones, records the boot', () => {
+  it('the first locked call after a boot frees the leases older than the boot, keeps newer ones, records the boot', async () => {
     files(dir, leaseFiles, ['10.1.0.2', 'last_reserved_ip.0']);
     writeFileSync(join(dir, BOOT_MARKER), 'another-boot\n');
     const st = DiskStore.open(dir, { lockTimeoutMs: 1000, reclaimEarlierBoots: true });
-    const held = st.withLock(() => st.leases().leases.map((l) => l.owner.containerId));
+    const held = await st.withLock(() => st.leases().leases.map((l) => l.owner.containerId));
     expect(held).toEqual(['b']);
     expect(readdirSync(dir).sort()).toEqual([BOOT_MARKER, '10.1.0.3', 'last_reserved_ip.0', 'lock']);
     expect(readFileSync(join(dir, BOOT_MARKER), 'utf8').trim()).toBe(BOOT_ID);
@@ -66,14 +66,14 @@ describe('host-local DiskStore', () => {
     expect(off.leases().leases).toHaveLength(2);
   });
 
-  it('within the boot (marker current) and with the key off, nothing is freed however old', () => {
+  it('within the boot (marker current) and with the key off, nothing is freed however old', async () => {
     files(dir, leaseFiles, ['10.1.0.2', '10.1.0.3']);
     writeFileSync(join(dir, BOOT_MARKER), `${BOOT_ID}\n`);
     const on = DiskStore.open(dir, { lockTimeoutMs: 1000, reclaimEarlierBoots: true });
-    expect(on.withLock(() => on.leases().leases)).toHaveLength(2);
+    expect(await on.withLock(() => on.leases().leases)).toHaveLength(2);
     writeFileSync(join(dir, BOOT_MARKER), 'another-boot\n');
     const off = DiskStore.open(dir, { lockTimeoutMs: 1000, reclaimEarlierBoots: false });
-    expect(off.withLock(() => off.leases().leases)).toHaveLength(2);
+    expect(await off.withLock(() => off.leases().leases)).toHaveLength(2);
     expect(readFileSync(join(dir, BOOT_MARKER), 'utf8')).toBe('another-boot\n');
   });
 });

@@ -12,6 +12,7 @@ import { DiskStore, type ReserveStep, TMP_PREFIX, parseLeaseContent } from '../.
 import { type IP, formatIp, parseIp } from '../../../lib/ip.ts';
 import { ipamAdd, ipamDel, ipamGc } from '../../../ipam/host-local/commands.ts';
 import { loadIpamConfig } from '../../../ipam/host-local/config.ts';
+import { lockFile } from '../../../lib/lock.ts';
 
 function ip(s: string): IP {
   const v = parseIp(s);
@@ -41,11 +42,11 @@ function open(onStep?: (s: ReserveStep) => void): DiskStore {
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
 describe('DiskStore format', () => {
-  it('writes what the reference writes, byte for byte', () => {
+  it('writes what the reference writes, byte for byte', async () => {
     const s = open();
     expect(mode(dir) & 0o755).toBe(0o755);
-    expect(s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'))).toBe(true);
-    expect(s.withLock(() => s.reserve({ containerId: 'ctr-a', ifName: 'eth0' }, ip('fd00::a:2'), '1'))).toBe(true);
+    expect(await s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'))).toBe(true);
+    expect(await s.withLock(() => s.reserve({ containerId: 'ctr-a', ifName: 'eth0' }, ip('fd00::a:2'), '1'))).toBe(true);
     expect(readFileSync(join(dir, '10.1.0.2'))).toEqual(Buffer.from('ctr-a\r\neth0'));
     expect(readFileSync(join(dir, 'fd00::a:2'))).toEqual(Buffer.from('ctr-a\r\neth0'));
     expect(readFileSync(join(dir, 'last_reserved_ip.0'))).toEqual(Buffer.from('10.1.0.2'));
@@ -57,10 +58,10 @@ describe('DiskStore format', () => {
     expect(readdirSync(dir).sort()).toEqual(['10.1.0.2', 'fd00::a:2', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock']);
   });
 
-  it('refuses a held address without leaving anything behind', () => {
+  it('refuses a held address without leaving anything behind', async () => {
     const s = open();
-    s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'));
-    expect(s.withLock(() => s.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'))).toBe(false);
+    await s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'));
+    expect(await s.withLock(() => s.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'))).toBe(false);
     expect(readFileSync(join(dir, '10.1.0.2'), 'utf8')).toBe('ctr-a\r\neth0');
     expect(readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX))).toEqual([]);
   });
@@ -101,9 +102,9 @@ describe('DiskStore format', () => {
     expect(parseLeaseContent('a')).toEqual({ containerId: 'a', ifName: undefined });
   });
 
-  it('releases a lease, and an absent one quietly; DEL of a missing directory opens nothing', () => {
+  it('releases a lease, and an absent one quietly; DEL of a missing directory opens nothing', async () => {
     const s = open();
-    s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'));
+    await s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'));
     s.release(ip('10.1.0.2'));
     s.release(ip('10.1.0.2'));
     expect(existsSync(join(dir, '10.1.0.2'))).toBe(false);
@@ -116,12 +117,12 @@ describe('DiskStore format', () => {
 describe('DiskStore crash safety', () => {
   const steps: ReserveStep[] = ['tmp-written', 'tmp-synced', 'linked', 'tmp-removed', 'cursor-written'];
 
-  it.each(steps)('a crash after %s leaves no lease or a complete one, and the next run cleans up', (crashAt) => {
+  it.each(steps)('a crash after %s leaves no lease or a complete one, and the next run cleans up', async (crashAt) => {
     class Crash extends Error {}
     const s = open((step) => {
       if (step === crashAt) throw new Crash(step);
     });
-    expect(() => s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'))).toThrow(Crash);
+    await expect(s.withLock(() => s.reserve(A, ip('10.1.0.2'), '0'))).rejects.toThrow(Crash);
 
     // what the Go plugin (or our next run) would see right now
     const lease = join(dir, '10.1.0.2');
@@ -131,15 +132,15 @@ describe('DiskStore crash safety', () => {
 
     // the next run: a fresh store, under the lock
     const next = open();
-    const leases = next.withLock(() => next.leases().leases);
+    const leases = await next.withLock(() => next.leases().leases);
     expect(leases.map((l) => formatIp(l.ip))).toEqual(linked ? ['10.1.0.2'] : []);
     expect(readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX))).toEqual([]);
     // and the address is usable or releasable as usual
-    if (linked) next.withLock(() => next.release(ip('10.1.0.2')));
-    expect(next.withLock(() => next.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'))).toBe(true);
+    if (linked) await next.withLock(() => next.release(ip('10.1.0.2')));
+    expect(await next.withLock(() => next.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'))).toBe(true);
   });
 
-  it.each(['tmp-written', 'tmp-synced'] as const)('a crash after %s in prepare (before the lock) leaves no lease, and the next run cleans up', (crashAt) => {
+  it.each(['tmp-written', 'tmp-synced'] as const)('a crash after %s in prepare (before the lock) leaves no lease, and the next run cleans up', async (crashAt) => {
     class Crash extends Error {}
     const s = open((step) => {
       if (step === crashAt) throw new Crash(step);
@@ -147,16 +148,16 @@ describe('DiskStore crash safety', () => {
     expect(() => s.prepare(A, 2)).toThrow(Crash);
     expect(readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX))).toHaveLength(1);
     const next = open();
-    expect(next.withLock(() => next.leases().leases)).toEqual([]);
+    expect(await next.withLock(() => next.leases().leases)).toEqual([]);
     expect(readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX))).toEqual([]);
   });
 
-  it('prepares content ahead of the lock, reuses it past a taken address, and discards the rest', () => {
+  it('prepares content ahead of the lock, reuses it past a taken address, and discards the rest', async () => {
     const s = open();
-    s.withLock(() => s.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'));
+    await s.withLock(() => s.reserve({ containerId: 'b', ifName: 'eth0' }, ip('10.1.0.2'), '0'));
     s.prepare(A, 2);
     expect(readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX))).toHaveLength(2);
-    s.withLock(() => {
+    await s.withLock(() => {
       // the other temporaries are ours and in use: the sweep leaves them
       s.leases();
       expect(s.reserve(A, ip('10.1.0.2'), '0')).toBe(false);
@@ -168,7 +169,7 @@ describe('DiskStore crash safety', () => {
     expect(readFileSync(join(dir, '10.1.0.3'), 'utf8')).toBe('ctr-a\r\neth0');
   });
 
-  it('sweeps only the temporaries of dead writers, and only under the lock', () => {
+  it('sweeps only the temporaries of dead writers, and only under the lock', async () => {
     const s = open();
     const dead = `${TMP_PREFIX}2147483646.abc`;
     const live = `${TMP_PREFIX}1.abc`; // pid 1 is always alive
@@ -176,44 +177,46 @@ describe('DiskStore crash safety', () => {
     writeFileSync(join(dir, live), 'y\r\neth0');
     s.leases();
     expect(existsSync(join(dir, dead))).toBe(true);
-    s.withLock(() => s.leases());
+    await s.withLock(() => s.leases());
     expect(existsSync(join(dir, dead))).toBe(false);
     expect(existsSync(join(dir, live))).toBe(true);
   });
 
-  it('an empty lease left by a crashed reference plugin belongs to nobody: DEL leaves it, GC collects it', () => {
+  it('an empty lease left by a crashed reference plugin belongs to nobody: DEL leaves it, GC collects it', async () => {
     const s = open();
     writeFileSync(join(dir, '10.1.0.3'), '');
     const c = loadIpamConfig({ cniVersion: '1.1.0', name: 'net', type: 'host-local', ipam: { subnet: '10.1.0.0/24', dataDir: base } }, '');
-    ipamDel(c, s, A, quiet);
+    await ipamDel(c, s, A, quiet);
     expect(existsSync(join(dir, '10.1.0.3'))).toBe(true);
-    ipamGc(c, s, [A], quiet);
+    await ipamGc(c, s, [A], quiet);
     expect(existsSync(join(dir, '10.1.0.3'))).toBe(false);
   });
 });
 
 describe('DiskStore lock', () => {
-  it('gives up after the bound with code 11 instead of waiting forever', () => {
-    const holder = DiskStore.open(dir, { lockTimeoutMs: 1000 });
+  it('gives up after the bound with code 11 instead of waiting forever', async () => {
+    DiskStore.open(dir, { lockTimeoutMs: 1000 });
     const waiter = DiskStore.open(dir, { lockTimeoutMs: 300 });
     const c = loadIpamConfig({ cniVersion: '1.1.0', name: 'net', type: 'host-local', ipam: { subnet: '10.1.0.0/24', dataDir: base } }, '');
     let caught: unknown;
     let elapsed = 0;
-    holder.withLock(() => {
-      const t0 = Date.now();
-      try {
-        ipamAdd(c, waiter, A);
-      } catch (err) {
-        caught = err;
-      }
+    // another holder of the same flock (another open file description, as another process has)
+    const held = lockFile(join(dir, 'lock'), 0, { readOnly: true, mode: 0o750 });
+    const t0 = Date.now();
+    try {
+      await ipamAdd(c, waiter, A);
+    } catch (err) {
+      caught = err;
+    } finally {
       elapsed = Date.now() - t0;
-    });
+      held.release();
+    }
     expect(caught).toBeInstanceOf(CniError);
     expect((caught as CniError).code).toBe(11);
     expect((caught as CniError).msg).toContain(join(dir, 'lock'));
     expect(elapsed).toBeGreaterThanOrEqual(290);
     expect(existsSync(join(dir, '10.1.0.2'))).toBe(false);
     // once the holder is done the same call goes through
-    expect(ipamAdd(c, waiter, A)).toEqual([{ address: '10.1.0.2/24', gateway: '10.1.0.1' }]);
+    expect(await ipamAdd(c, waiter, A)).toEqual([{ address: '10.1.0.2/24', gateway: '10.1.0.1' }]);
   });
 });
