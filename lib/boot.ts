@@ -19,7 +19,7 @@
  * only with a Go host-local on the same directory before our first ADD of
  * that boot.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from './random.ts';
 
@@ -65,5 +65,30 @@ export function markBoot(dir: string, bootId: string): void {
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * The sweep itself, best effort: removes every regular file of `names` (in
+ * `dir`) that `candidate` accepts and that is older than the current boot,
+ * then marks `dir` as swept in this boot. A file that cannot be removed now is
+ * tried again by a later boot's first call (or released by DEL/GC); a marker
+ * that cannot be written makes the next call sweep again.
+ */
+export function sweepFilesOfEarlierBoot(dir: string, boot: EarlierBoot, names: readonly string[], candidate: (name: string) => boolean): void {
+  for (const name of names) {
+    if (!candidate(name)) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  try {
+    markBoot(dir, boot.bootId);
+  } catch {
+    // a read-only directory fails the call's own write anyway
   }
 }

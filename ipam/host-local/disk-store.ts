@@ -33,7 +33,7 @@ import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
 import { lockFileAsync } from '../../lib/lock.ts';
 import { type IP, formatIp, parseIp } from '../../lib/ip.ts';
-import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
+import { earlierBootSweep, sweepFilesOfEarlierBoot } from '../../lib/boot.ts';
 import type { Attachment, Lease, LeaseListing, LeaseProblem, Owner, Store } from './store.ts';
 
 export const LOCK_FILE = 'lock';
@@ -136,22 +136,10 @@ export class DiskStore implements Store {
   #sweepEarlierBoot(): void {
     const boot = earlierBootSweep(this.dir);
     if (boot === undefined) return;
-    for (const name of readdirSync(this.dir)) {
+    sweepFilesOfEarlierBoot(this.dir, boot, readdirSync(this.dir), (name) => {
       const ip = parseIp(name);
-      if (ip === undefined || formatIp(ip) !== name) continue;
-      const path = join(this.dir, name);
-      try {
-        const st = statSync(path);
-        if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
-      } catch {
-        // gone meanwhile, or not ours to remove
-      }
-    }
-    try {
-      markBoot(this.dir, boot.bootId);
-    } catch {
-      // a read-only directory fails the call's own write anyway; the next call sweeps again
-    }
+      return ip !== undefined && formatIp(ip) === name;
+    });
   }
 
   #step(step: ReserveStep, ip: IP | undefined): void {

@@ -44,7 +44,7 @@ import { type JsonObject, isObject } from '../../lib/cni/conf.ts';
 import { errnoCode } from '../../lib/cni/errors.ts';
 import { mkdirLevels } from '../../lib/mkdir.ts';
 import { processAlive } from '../../lib/process-alive.ts';
-import { earlierBootSweep, markBoot } from '../../lib/boot.ts';
+import { earlierBootSweep, sweepFilesOfEarlierBoot } from '../../lib/boot.ts';
 
 const TMP_PREFIX = '.tmp-';
 
@@ -255,21 +255,7 @@ export class ConfStore {
     }
     const boot = earlierBootSweep(this.dir);
     if (boot === undefined) return;
-    for (const name of names) {
-      if (name.startsWith('.')) continue;
-      const path = join(this.dir, name);
-      try {
-        const st = statSync(path);
-        if (st.isFile() && st.mtimeMs < boot.bootStartMs) unlinkSync(path);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    try {
-      markBoot(this.dir, boot.bootId);
-    } catch {
-      // tried again by the next ADD
-    }
+    sweepFilesOfEarlierBoot(this.dir, boot, names, (name) => !name.startsWith('.'));
   }
 
   /** Removes a saved file; a missing one is fine. */
