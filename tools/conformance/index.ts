@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs as parseCommandLine } from 'node:util';
 import { isObject, type JsonObject } from '../../lib/cni/conf.ts';
 import { confListFromAnyFile, confListFromBytes, goMarshal, type NetworkConfigList } from '../../lib/runtime/index.ts';
 import { Runner } from './checks.ts';
+import { parseOptions } from '../options.ts';
 import { junit, table, type CheckResult } from './report.ts';
 import { Sandbox } from './sandbox.ts';
 
@@ -35,30 +35,16 @@ export const USAGE = `usage: cni conformance --path DIR[:DIR...] --conf FILE [--
 `;
 
 export function parseArgs(argv: readonly string[]): ConformanceArgs {
-  let values;
-  try {
-    ({ values } = parseCommandLine({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        path: { type: 'string' },
-        conf: { type: 'string' },
-        junit: { type: 'string' },
-        json: { type: 'string' },
-        ifname: { type: 'string', default: 'eth0' },
-        timeout: { type: 'string', default: '60' },
-        parallel: { type: 'string', default: '4' },
-        quiet: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    // util.parseArgs' own messages differ between runtimes: ours name the option the same way everywhere
-    const e = err as Error & { code?: string };
-    const opt = /--?[\w-]+/.exec(e.message)?.[0] ?? '';
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new Error(`${opt} needs a value`);
-    throw new Error(`unknown argument ${JSON.stringify(opt === '' ? e.message : opt)}`);
-  }
+  const values = parseOptions(argv, {
+    path: { type: 'string' },
+    conf: { type: 'string' },
+    junit: { type: 'string' },
+    json: { type: 'string' },
+    ifname: { type: 'string', default: 'eth0' },
+    timeout: { type: 'string', default: '60' },
+    parallel: { type: 'string', default: '4' },
+    quiet: { type: 'boolean', default: false },
+  });
   const path = (values.path ?? '').split(':').filter((d) => d !== '').map((d) => resolve(d));
   if (path.length === 0) throw new Error('--path is required');
   if (values.conf === undefined) throw new Error('--conf is required');
@@ -71,10 +57,10 @@ export function parseArgs(argv: readonly string[]): ConformanceArgs {
     conf: resolve(values.conf),
     ...(values.junit === undefined ? {} : { junit: values.junit }),
     ...(values.json === undefined ? {} : { json: values.json }),
-    ifName: values.ifname,
+    ifName: values.ifname ?? 'eth0',
     timeoutMs: timeout * 1000,
     parallel,
-    quiet: values.quiet,
+    quiet: values.quiet === true,
   };
 }
 

@@ -28,6 +28,7 @@ import { errnoCode } from '../../lib/cni/errors.ts';
 import { errnoWords, mkdirLevels, MkdirError } from '../../lib/mkdir.ts';
 import { confListFromBytes } from '../../lib/runtime/conf.ts';
 import { versionLine } from '../../lib/build-info.ts';
+import { parseOptions } from '../options.ts';
 
 /** The executable's name in the bin dir; every plugin is a link to it. */
 export const EXE_NAME = 'cni';
@@ -338,38 +339,29 @@ export const USAGE =
 
 /** Parses argv; a string is a usage error. */
 export function parseArgs(argv: readonly string[], plugins: readonly string[], source: string): InstallOptions | string {
+  let v;
+  try {
+    v = parseOptions(argv, { dest: { type: 'string' }, only: { type: 'string' }, conflist: { type: 'string' }, 'conf-dir': { type: 'string' }, 'conf-name': { type: 'string' } });
+  } catch (err) {
+    return (err as Error).message;
+  }
   const opts: { -readonly [K in keyof InstallOptions]: InstallOptions[K] } = { source, only: plugins };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string | undefined => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
-    const v = ['--dest', '--only', '--conflist', '--conf-dir', '--conf-name'].includes(flag) ? value() : undefined;
-    switch (flag) {
-      case '--dest':
-      case '--conflist':
-      case '--conf-dir':
-      case '--conf-name':
-        if (v === undefined || v === '') return `${flag} needs a value`;
-        if (flag === '--dest') opts.dest = v;
-        else if (flag === '--conflist') opts.conflist = v;
-        else if (flag === '--conf-dir') opts.confDir = v;
-        else {
-          if (v.includes('/')) return `--conf-name is a file name, not a path: ${JSON.stringify(v)}`;
-          opts.confName = v;
-        }
-        break;
-      case '--only': {
-        const names = (v ?? '').split(',').filter((s) => s !== '');
-        const unknown = names.filter((n) => !plugins.includes(n));
-        if (names.length === 0) return '--only needs plugin names';
-        if (unknown.length > 0) return `unknown plugin ${unknown.join(', ')} (this executable has ${plugins.join(', ')})`;
-        opts.only = names;
-        break;
-      }
-      default:
-        return `unknown argument ${JSON.stringify(a)}`;
-    }
+  for (const [flag, value] of [['--dest', v.dest], ['--conflist', v.conflist], ['--conf-dir', v['conf-dir']], ['--conf-name', v['conf-name']]] as const) {
+    if (value === '') return `${flag} needs a value`;
+  }
+  if (v.dest !== undefined) opts.dest = v.dest;
+  if (v.conflist !== undefined) opts.conflist = v.conflist;
+  if (v['conf-dir'] !== undefined) opts.confDir = v['conf-dir'];
+  if (v['conf-name'] !== undefined) {
+    if (v['conf-name'].includes('/')) return `--conf-name is a file name, not a path: ${JSON.stringify(v['conf-name'])}`;
+    opts.confName = v['conf-name'];
+  }
+  if (v.only !== undefined) {
+    const names = v.only.split(',').filter((s) => s !== '');
+    const unknown = names.filter((n) => !plugins.includes(n));
+    if (names.length === 0) return '--only needs plugin names';
+    if (unknown.length > 0) return `unknown plugin ${unknown.join(', ')} (this executable has ${plugins.join(', ')})`;
+    opts.only = names;
   }
   if ((opts.conflist === undefined) !== (opts.confDir === undefined)) return '--conflist and --conf-dir go together';
   if (opts.confName !== undefined && opts.conflist === undefined) return '--conf-name needs --conflist';
