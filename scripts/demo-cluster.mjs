@@ -139,7 +139,7 @@ for (const backend of backends) {
       const v = cluster.podView(pod);
       verdict(v.addresses[0]?.startsWith(pod.node.gateway.replace(/\.1$/, '.')) === true && v.mtu === mtu, `${pod.name} on ${pod.node.name}: ${v.addresses.join(', ')} (in ${pod.node.subnet}), MTU ${v.mtu}, routes ${v.routes.join('; ')}`);
     }
-    const saved = JSON.parse(readFileSync(join(n1.dataDir, `${pods[0].containerId}:eth0`), 'utf8'));
+    const saved = JSON.parse(readFileSync(join(n1.dataDir, pods[0].containerId), 'utf8')); // the first attachment: where the Go flannel reads it too
     verdict(n1.lease.ipMasq && saved.ipMasq === false, `flanneld wrote FLANNEL_IPMASQ=${n1.lease.values.FLANNEL_IPMASQ}, so our flannel gave the bridge "ipMasq": ${String(saved.ipMasq)}: only flanneld masquerades`);
 
     step(`${backend}: pod to pod across every pair of nodes`);

@@ -129,7 +129,7 @@ for (const backend of backends) {
       if (name === 'a1') out('a1 asks for hostPort 8080 → its port 80 (the runtime passes that to portmap as runtimeConfig).');
       pods[name] = lab.addPod(node, name, mappings).pod;
       if (name === 'a1') {
-        const saved = join(node1.dataDir, `${pods.a1.containerId}:eth0`);
+        const saved = join(node1.dataDir, pods.a1.containerId); // the first attachment: where the Go flannel reads it too
         out(`flannel saved the config it gave the bridge plugin in ${saved}, for DEL later:`);
         out(`    ${readFileSync(saved, 'utf8')}`);
       }
