@@ -233,6 +233,33 @@ async function removeAddresses(deps: FirewallDeps, addresses: readonly HostAddre
   if (errors.length > 0) throw new CniError(CniCode.Internal, 'failed to remove the firewall rules', errors.join('; '));
 }
 
+/** Every attachment record of the data directory (code 5 naming it when they cannot be read). */
+function readRecords(records: Records, cfg: FirewallConfig): AttachmentRecord[] {
+  try {
+    return records.all();
+  } catch (err) {
+    throw ioError(`failed to read the attachment records in ${cfg.dataDir}`, err);
+  }
+}
+
+/**
+ * Releases `addresses` (zone sources, rules) unless one of `kept` still
+ * claims them, then removes the `gone` records: what DEL does for one
+ * attachment and GC for every stale one.
+ */
+async function release(deps: FirewallDeps, cfg: FirewallConfig, fw: Firewalld | undefined, records: Records, addresses: readonly HostAddress[], kept: readonly AttachmentRecord[], gone: readonly Pick<AttachmentRecord, 'network' | 'containerId' | 'ifName'>[]): Promise<void> {
+  const claimed = claimedBy(kept);
+  await removeSources(fw, cfg.firewalldZone, addresses, claimed);
+  await removeAddresses(deps, addresses, claimed);
+  for (const r of gone) {
+    try {
+      records.remove(r.network, r);
+    } catch (err) {
+      throw ioError(`failed to remove an attachment record in ${cfg.dataDir}`, err);
+    }
+  }
+}
+
 function claimedBy(records: readonly AttachmentRecord[]): Set<string> {
   return new Set(records.flatMap((r) => r.addresses.map((a) => a.cidr)));
 }
@@ -254,23 +281,10 @@ export async function cmdDel(args: CmdArgs, deps: FirewallDeps): Promise<void> {
 
 async function delLocked(deps: FirewallDeps, cfg: FirewallConfig, att: Attachment, records: Records, fw: Firewalld | undefined): Promise<void> {
   await locked(deps, async () => {
-    let all: AttachmentRecord[];
-    try {
-      all = records.all();
-    } catch (err) {
-      throw ioError(`failed to read the attachment records in ${cfg.dataDir}`, err);
-    }
+    const all = readRecords(records, cfg);
     const own = all.find((r) => sameAttachment(r, cfg.name, att));
     const others = all.filter((r) => !sameAttachment(r, cfg.name, att));
-    const addresses = unionAddresses(cfg.addresses, own?.addresses ?? []);
-    const claimed = claimedBy(others);
-    await removeSources(fw, cfg.firewalldZone, addresses, claimed);
-    await removeAddresses(deps, addresses, claimed);
-    try {
-      records.remove(cfg.name, att);
-    } catch (err) {
-      throw ioError(`failed to remove the attachment record in ${cfg.dataDir}`, err);
-    }
+    await release(deps, cfg, fw, records, unionAddresses(cfg.addresses, own?.addresses ?? []), others, [{ network: cfg.name, ...att }]);
   });
 }
 
@@ -330,26 +344,11 @@ export async function cmdGc(args: CmdArgs, deps: FirewallDeps): Promise<void> {
 
 async function gcLocked(deps: FirewallDeps, cfg: FirewallConfig, valid: ReadonlySet<string>, records: Records, fw: Firewalld | undefined): Promise<void> {
   await locked(deps, async () => {
-    let all: AttachmentRecord[];
-    try {
-      all = records.all();
-    } catch (err) {
-      throw ioError(`failed to read the attachment records in ${cfg.dataDir}`, err);
-    }
+    const all = readRecords(records, cfg);
     const isStale = (r: AttachmentRecord): boolean => r.network === cfg.name && !valid.has(`${r.containerId}\0${r.ifName}`);
     const stale = all.filter(isStale);
     if (stale.length === 0) return;
-    const addresses = unionAddresses(...stale.map((r) => r.addresses));
-    const claimed = claimedBy(all.filter((r) => !isStale(r)));
-    await removeSources(fw, cfg.firewalldZone, addresses, claimed);
-    await removeAddresses(deps, addresses, claimed);
-    for (const r of stale) {
-      try {
-        records.remove(r.network, r);
-      } catch (err) {
-        throw ioError(`failed to remove an attachment record in ${cfg.dataDir}`, err);
-      }
-    }
+    await release(deps, cfg, fw, records, unionAddresses(...stale.map((r) => r.addresses)), all.filter((r) => !isStale(r)), stale);
   });
 }
 
