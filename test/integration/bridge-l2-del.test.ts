@@ -6,14 +6,15 @@
  * interface and its bridge port go, as with the Go bridge; an interface of
  * the same name that hangs on another network's bridge stays.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BridgeEnv, cid, ok } from '../helpers/bridge.ts';
 import { BIN_DIR, type RunResult, binPath, runExe } from '../helpers/exec.ts';
 import { buildLibcniClient } from '../helpers/libcni-client.ts';
-import { type TestNetns, ipJson, leftoverTestNetns } from '../helpers/netns.ts';
+import { type TestNetns, ipJson } from '../helpers/netns.ts';
+import { removeAfterEach } from '../helpers/hooks.ts';
 
 let env: BridgeEnv;
 let dir: string;
@@ -26,16 +27,7 @@ beforeEach(() => {
   env = new BridgeEnv();
   dir = mkdtempSync(join(tmpdir(), 'cp-l2-'));
 });
-afterEach(() => {
-  try {
-    env.cleanup();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-afterAll(() => {
-  expect(leftoverTestNetns()).toEqual([]);
-});
+removeAfterEach(() => ({ env, dir }));
 
 function l2conf(version: string, bridge = 'cpl2br0', name = 'cpl2'): Record<string, unknown> {
   return { cniVersion: version, name, type: 'bridge', bridge };

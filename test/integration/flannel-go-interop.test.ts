@@ -9,14 +9,15 @@
  * <dataDir>/<containerID>.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN_DIR, GO_CNI_DIR, type RunResult, cniEnv, runExe } from '../helpers/exec.ts';
 import { goFlannel } from '../helpers/go-flannel.ts';
 import { onlyBookkeeping } from '../helpers/host-local.ts';
-import { NetnsEnv, type TestNetns, ip, ipJson, leftoverTestNetns } from '../helpers/netns.ts';
+import { NetnsEnv, type TestNetns, ip, ipJson } from '../helpers/netns.ts';
+import { removeAfterEach } from '../helpers/hooks.ts';
 
 const GO = goFlannel();
 const OURS = join(BIN_DIR, 'flannel');
@@ -38,17 +39,7 @@ beforeEach(() => {
   ip(node, 'link', 'set', 'lo', 'up');
 });
 
-afterEach(() => {
-  try {
-    env.cleanup();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-afterAll(() => {
-  expect(leftoverTestNetns()).toEqual([]);
-});
+removeAfterEach(() => ({ env, dir }));
 
 /** A CNI_PATH directory holding the delegates, ours or Debian's Go ones. */
 function delegates(which: 'ours' | 'go'): string {

@@ -5,12 +5,13 @@
  * its saved flannel config, its lease, its interface; CHECK still passes and
  * the Go flannel could still delete it (the saved file is where it reads).
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { BIN_DIR, type RunResult, cniEnv, runExe } from '../helpers/exec.ts';
-import { NetnsEnv, type TestNetns, ip, ipJson, leftoverTestNetns } from '../helpers/netns.ts';
+import { NetnsEnv, type TestNetns, ip, ipJson } from '../helpers/netns.ts';
+import { removeAfterEach } from '../helpers/hooks.ts';
 
 let env: NetnsEnv;
 let dir: string;
@@ -23,16 +24,7 @@ beforeEach(() => {
   node = env.netns();
   ip(node, 'link', 'set', 'lo', 'up');
 });
-afterEach(() => {
-  try {
-    env.cleanup();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-afterAll(() => {
-  expect(leftoverTestNetns()).toEqual([]);
-});
+removeAfterEach(() => ({ env, dir }));
 
 function flannel(command: string, pod: TestNetns, prevResult?: unknown): Promise<RunResult> {
   const c: Record<string, unknown> = {

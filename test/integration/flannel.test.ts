@@ -10,9 +10,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN_DIR, GO_CNI_DIR, type RunResult, cniEnv, runExe } from '../helpers/exec.ts';
-import { NetnsEnv, type TestNetns, ip, ipJson, isRoot, leftoverTestNetns } from '../helpers/netns.ts';
+import { NetnsEnv, type TestNetns, ip, ipJson, isRoot } from '../helpers/netns.ts';
+import { removeAfterEach } from '../helpers/hooks.ts';
 
 let env: NetnsEnv;
 let dir: string;
@@ -33,17 +34,7 @@ beforeEach(() => {
   ip(node, 'link', 'set', 'lo', 'up');
 });
 
-afterEach(() => {
-  try {
-    env.cleanup();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-afterAll(() => {
-  expect(leftoverTestNetns()).toEqual([]);
-});
+removeAfterEach(() => ({ env, dir }));
 
 function conf(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

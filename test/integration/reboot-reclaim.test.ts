@@ -5,12 +5,13 @@
  * bind-mounted files of the test's (another boot id; a boot one minute old),
  * and the files "of the earlier boot" are given an mtime before that.
  */
-import { utimesSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { utimesSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN_DIR, GO_CNI_DIR, type RunResult, cniEnv, runExe } from '../helpers/exec.ts';
-import { NetnsEnv, type TestNetns, leftoverTestNetns } from '../helpers/netns.ts';
+import { NetnsEnv, type TestNetns } from '../helpers/netns.ts';
+import { removeAfterEach } from '../helpers/hooks.ts';
 
 const NET = 'cpboot';
 let env: NetnsEnv;
@@ -24,16 +25,7 @@ beforeEach(() => {
   writeFileSync(join(dir, 'boot_id'), '00000000-1111-2222-3333-444444444444\n');
   writeFileSync(join(dir, 'uptime'), '60.00 100.00\n');
 });
-afterEach(() => {
-  try {
-    env.cleanup();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-afterAll(() => {
-  expect(leftoverTestNetns()).toEqual([]);
-});
+removeAfterEach(() => ({ env, dir }));
 
 function ipamConf(extra: Record<string, unknown> = {}, cniVersion = '1.0.0'): string {
   return JSON.stringify({
