@@ -23,24 +23,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { arg, onNode24 } from './lib/demo-cli.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const major = Number(process.versions.node.split('.')[0]);
-if (major < 23) {
-  const node24 = join(root, 'node_modules', '.bin', 'node');
-  if (!existsSync(node24)) {
-    process.stderr.write(`demo: needs Node 24 (run npm ci first); this is node ${process.versions.node}\n`);
-    process.exit(1);
-  }
-  const r = spawnSync(node24, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
-}
-
-const arg = (name, dflt) => {
-  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
-  return hit === undefined ? dflt : hit.slice(name.length + 3);
-};
+onNode24(import.meta.url);
 
 const isTTY = process.stdout.isTTY === true;
 const paint = (code, text) => (isTTY ? `\x1b[${code}m${text}\x1b[0m` : text);
